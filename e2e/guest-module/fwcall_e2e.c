@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * fwcall end-to-end test module: drives SDEI event 0 through the stock
+ * kernel's SDEI driver against fwcall (served by the reference VMM).
+ *
+ * On load it registers and enables event 0 on every CPU and runs the
+ * delivery suite once. Writing a label to the `run` parameter runs the
+ * suite again (after CPU hotplug, after a snapshot); writing anything to
+ * `stop` disables the event and prints the final handler counts, which the
+ * host compares with the VMM's COMPLETE / COMPLETE_AND_RESUME counts. The
+ * event stays registered so the shutdown path unregisters it.
+ *
+ * The driver's sdei_event_* functions are not exported to modules in the
+ * Debian kernel, so /init reads their addresses from /proc/kallsyms and
+ * passes them as parameters; each one is checked against its name with
+ * sprint_symbol() before use. The kernel itself stays unmodified.
+ *
+ * Every line the host parses starts with "E2E-" and is printed at error
+ * level so it reaches the console under `quiet`.
+ */
+#include <linux/arm-smccc.h>
+#include <linux/arm_sdei.h>
+#include <linux/atomic.h>
+#include <linux/cpu.h>
+#include <linux/cpumask.h>
+#include <linux/kallsyms.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
+#include <linux/smp.h>
+#include <linux/timekeeping.h>
+#include <asm/cputype.h>
+#include <asm/ptrace.h>
+
+#define E2E_EVENT 0
+/* Guest-time bound on every wait; deliveries take microseconds. */
+#define E2E_WAIT_NS (5ULL * NSEC_PER_SEC)
+
+/*
+ * SDEI_EVENT_SIGNAL(event, target MPIDR) over HVC, written out by hand so
+ * the handler can check the interrupted context exactly: a signal to the
+ * calling PE is delivered as the call returns, so the interrupted PC is the
+ * instruction after the HVC and the interrupted X0 is the call's result.
+ * Linux exports no helper for this call.
+ */
+u64 e2e_hvc_signal(u64 event, u64 mpidr);
+extern const char e2e_after_hvc[];
+asm(".pushsection .text\n"
+    ".balign 4\n"
+    ".type e2e_hvc_signal, %function\n"
+    "e2e_hvc_signal:\n"
+    "	mov	x2, x1\n"
+    "	mov	x1, x0\n"
+    "	movz	x0, #0x002f\n"
+    "	movk	x0, #0xc400, lsl #16\n"
+    "	hvc	#0\n"
+    "e2e_after_hvc:\n"
+    "	ret\n"
+    ".size e2e_hvc_signal, . - e2e_hvc_signal\n"
+    ".popsection\n");
+
+/* --- the driver API, resolved from /proc/kallsyms addresses --- */
+
+typedef int (e2e_register_fn)(u32 event, sdei_event_callback *cb, void *arg);
+typedef int (e2e_event_fn)(u32 event);
+
+static unsigned long sym_register, sym_enable, sym_disable, sym_unregister;
+module_param(sym_register, ulong, 0400);
+MODULE_PARM_DESC(sym_register, "address of sdei_event_register");
+module_param(sym_enable, ulong, 0400);
+MODULE_PARM_DESC(sym_enable, "address of sdei_event_enable");
+module_param(sym_disable, ulong, 0400);
+MODULE_PARM_DESC(sym_disable, "address of sdei_event_disable");
+module_param(sym_unregister, ulong, 0400);
+MODULE_PARM_DESC(sym_unregister, "address of sdei_event_unregister");
+
+static e2e_register_fn *sdei_register;
+static e2e_event_fn *sdei_enable, *sdei_disable, *sdei_unregister;
+
+/* True when `addr` is exactly the start of the function called `name`. */
+static bool e2e_is_symbol(unsigned long addr, const char *name)
+{
+	char buf[KSYM_SYMBOL_LEN];
+	size_t len = strlen(name);
+
+	if (!addr)
+		return false;
+	sprint_symbol(buf, addr);
+	return !strncmp(buf, name, len) && !strncmp(buf + len, "+0x0/", 5);
+}
+
+static int e2e_resolve(void)
+{
+	if (!e2e_is_symbol(sym_register, "sdei_event_register") ||
+	    !e2e_is_symbol(sym_enable, "sdei_event_enable") ||
+	    !e2e_is_symbol(sym_disable, "sdei_event_disable") ||
+	    !e2e_is_symbol(sym_unregister, "sdei_event_unregister"))
+		return -EINVAL;
+	sdei_register = (e2e_register_fn *)sym_register;
+	sdei_enable = (e2e_event_fn *)sym_enable;
+	sdei_disable = (e2e_event_fn *)sym_disable;
+	sdei_unregister = (e2e_event_fn *)sym_unregister;
+	return 0;
+}
+
+/* Per-CPU counters, written only by the handler on its own CPU. */
+struct e2e_cpu {
+	atomic64_t handled;
+	atomic64_t complete;	/* interrupted EL1 with IRQs masked */
+	atomic64_t resume;	/* anything else: Linux resumes via the IRQ vector */
+	atomic64_t at_hvc;	/* interrupted right after our own signal */
+	atomic64_t at_hvc_x0_bad;
+	u64 last_pc, last_pstate, last_x0;
+};
+static DEFINE_PER_CPU(struct e2e_cpu, e2e_cpu);
+
+static DEFINE_MUTEX(e2e_lock);
+static bool e2e_registered, e2e_stopped;
+static int e2e_failures;
+
+/*
+ * Linux completes with COMPLETE when it interrupted its own exception level
+ * with IRQs masked, and with COMPLETE_AND_RESUME (to the IRQ vector)
+ * otherwise; the classification mirrors that rule so the counts can be
+ * compared with the VMM's.
+ */
+static bool e2e_completes_plainly(const struct pt_regs *regs)
+{
+	u64 mode = regs->pstate & (PSR_MODE32_BIT | PSR_MODE_MASK);
+
+	return mode == PSR_MODE_EL1h && !interrupts_enabled(regs);
+}
+
+static int e2e_handler(u32 event, struct pt_regs *regs, void *arg)
+{
+	struct e2e_cpu *c = this_cpu_ptr(&e2e_cpu);
+
+	if (e2e_completes_plainly(regs))
+		atomic64_inc(&c->complete);
+	else
+		atomic64_inc(&c->resume);
+	if (regs->pc == (u64)e2e_after_hvc) {
+		atomic64_inc(&c->at_hvc);
+		if (regs->regs[0] != SDEI_SUCCESS)
+			atomic64_inc(&c->at_hvc_x0_bad);
+	}
+	c->last_pc = regs->pc;
+	c->last_pstate = regs->pstate;
+	c->last_x0 = regs->regs[0];
+	atomic64_inc_return_release(&c->handled);
+	return 0;
+}
+
+static u64 e2e_handled(int cpu)
+{
+	return atomic64_read_acquire(&per_cpu_ptr(&e2e_cpu, cpu)->handled);
+}
+
+/* Spin (in whatever IRQ state the caller chose) until `cpu` handles one more. */
+static bool e2e_wait_handled(int cpu, u64 before)
+{
+	u64 start = ktime_get_mono_fast_ns();
+
+	while (e2e_handled(cpu) == before) {
+		if (ktime_get_mono_fast_ns() - start > E2E_WAIT_NS)
+			return false;
+		cpu_relax();
+	}
+	return true;
+}
+
+static void e2e_report(const char *label, const char *test, int cpu, bool ok,
+		       const char *fmt_detail, s64 a, s64 b)
+{
+	if (!ok)
+		e2e_failures++;
+	pr_err("E2E-SDEI-TEST run=%s test=%s cpu=%d result=%s %s=%lld/%lld\n",
+	       label, test, cpu, ok ? "ok" : "FAIL", fmt_detail, a, b);
+}
+
+/* --- tests that run pinned to one CPU (smp_call_on_cpu: process context) --- */
+
+struct e2e_pinned {
+	bool masked;
+	s64 ret;
+	bool handled, at_hvc, x0_ok, class_ok;
+};
+
+/* The VMM raises event 0 periodically: wait for one with IRQs masked. */
+static int e2e_wait_raise(void *data)
+{
+	struct e2e_pinned *p = data;
+	int cpu = smp_processor_id();
+	struct e2e_cpu *c = this_cpu_ptr(&e2e_cpu);
+	u64 before = e2e_handled(cpu), complete = atomic64_read(&c->complete);
+	unsigned long flags;
+
+	local_irq_save(flags);
+	p->handled = e2e_wait_handled(cpu, before);
+	local_irq_restore(flags);
+	p->class_ok = atomic64_read(&c->complete) > complete;
+	return 0;
+}
+
+/* Signal event 0 to this PE itself, IRQs masked or not. */
+static int e2e_self_signal(void *data)
+{
+	struct e2e_pinned *p = data;
+	int cpu = smp_processor_id();
+	struct e2e_cpu *c = this_cpu_ptr(&e2e_cpu);
+	u64 before = e2e_handled(cpu);
+	u64 at_hvc = atomic64_read(&c->at_hvc), bad = atomic64_read(&c->at_hvc_x0_bad);
+	u64 complete = atomic64_read(&c->complete), resume = atomic64_read(&c->resume);
+	unsigned long flags = 0;
+
+	preempt_disable();
+	if (p->masked)
+		local_irq_save(flags);
+	p->ret = (s64)e2e_hvc_signal(E2E_EVENT, read_cpuid_mpidr() & MPIDR_HWID_BITMASK);
+	p->handled = p->ret == SDEI_SUCCESS && e2e_wait_handled(cpu, before);
+	if (p->masked)
+		local_irq_restore(flags);
+	preempt_enable();
+	p->at_hvc = atomic64_read(&c->at_hvc) > at_hvc;
+	p->x0_ok = atomic64_read(&c->at_hvc_x0_bad) == bad;
+	p->class_ok = p->masked ? atomic64_read(&c->complete) > complete
+				: atomic64_read(&c->resume) > resume;
+	return 0;
+}
+
+/* --- cross-CPU signal: the target spins with IRQs masked in an IPI --- */
+
+static struct {
+	atomic_t spinning;
+	atomic_t done;
+	bool handled;
+	u64 before;
+} e2e_target;
+
+static void e2e_target_spin(void *unused)
+{
+	int cpu = smp_processor_id();
+
+	/* IPI context: IRQs are masked here, SDEI is not. */
+	atomic_set_release(&e2e_target.spinning, 1);
+	e2e_target.handled = e2e_wait_handled(cpu, e2e_target.before);
+	atomic_set_release(&e2e_target.done, 1);
+}
+
+struct e2e_cross {
+	int target;
+	u64 target_mpidr;
+	s64 ret;
+	bool handled;
+};
+
+/*
+ * Runs on the source CPU (never the target, so the IPI is remote): park the
+ * target in a masked spin, signal it, wait for its handler.
+ */
+static int e2e_cross_signal(void *data)
+{
+	struct e2e_cross *x = data;
+	u64 start;
+
+	atomic_set(&e2e_target.spinning, 0);
+	atomic_set(&e2e_target.done, 0);
+	e2e_target.handled = false;
+	e2e_target.before = e2e_handled(x->target);
+	x->ret = -1000;
+	if (smp_call_function_single(x->target, e2e_target_spin, NULL, 0))
+		return 0;
+	start = ktime_get_mono_fast_ns();
+	while (!atomic_read_acquire(&e2e_target.spinning)) {
+		if (ktime_get_mono_fast_ns() - start > E2E_WAIT_NS)
+			return 0;
+		cpu_relax();
+	}
+	x->ret = (s64)e2e_hvc_signal(E2E_EVENT, x->target_mpidr);
+	start = ktime_get_mono_fast_ns();
+	while (!atomic_read_acquire(&e2e_target.done)) {
+		if (ktime_get_mono_fast_ns() - start > 2 * E2E_WAIT_NS)
+			return 0;
+		cpu_relax();
+	}
+	x->handled = e2e_target.handled;
+	return 0;
+}
+
+static int e2e_read_mpidr(void *data)
+{
+	*(u64 *)data = read_cpuid_mpidr() & MPIDR_HWID_BITMASK;
+	return 0;
+}
+
+static void e2e_run_cross(const char *label, int src, int target)
+{
+	struct e2e_cross x = { .target = target };
+
+	smp_call_on_cpu(target, e2e_read_mpidr, &x.target_mpidr, false);
+	smp_call_on_cpu(src, e2e_cross_signal, &x, false);
+	e2e_report(label, "signal-cross", target, x.ret == SDEI_SUCCESS && x.handled,
+		   "from-cpu/ret", src, x.ret);
+}
+
+static void e2e_run_suite(const char *label)
+{
+	int cpu, before = e2e_failures;
+
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		struct e2e_pinned p = { .masked = true };
+
+		smp_call_on_cpu(cpu, e2e_wait_raise, &p, false);
+		e2e_report(label, "raise-masked", cpu, p.handled && p.class_ok,
+			   "handled/complete", p.handled, p.class_ok);
+
+		p = (struct e2e_pinned){ .masked = true };
+		smp_call_on_cpu(cpu, e2e_self_signal, &p, false);
+		e2e_report(label, "signal-self-masked", cpu,
+			   p.handled && p.at_hvc && p.x0_ok && p.class_ok,
+			   "ret/context", p.ret, p.at_hvc && p.x0_ok);
+
+		p = (struct e2e_pinned){ .masked = false };
+		smp_call_on_cpu(cpu, e2e_self_signal, &p, false);
+		e2e_report(label, "signal-self-unmasked", cpu,
+			   p.handled && p.at_hvc && p.x0_ok && p.class_ok,
+			   "ret/context", p.ret, p.at_hvc && p.x0_ok);
+	}
+	for_each_online_cpu(cpu) {
+		int src = cpumask_any_but(cpu_online_mask, cpu);
+
+		if (src < nr_cpu_ids)
+			e2e_run_cross(label, src, cpu);
+	}
+	cpus_read_unlock();
+	pr_err("E2E-SDEI-SUITE run=%s failures=%d\n", label, e2e_failures - before);
+}
+
+static void e2e_print_counts(const char *when)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct e2e_cpu *c = per_cpu_ptr(&e2e_cpu, cpu);
+
+		pr_err("E2E-SDEI-COUNTS when=%s cpu=%d handled=%lld complete=%lld resume=%lld at_hvc=%lld x0_bad=%lld last_pc=%llx last_pstate=%llx\n",
+		       when, cpu, atomic64_read(&c->handled), atomic64_read(&c->complete),
+		       atomic64_read(&c->resume), atomic64_read(&c->at_hvc),
+		       atomic64_read(&c->at_hvc_x0_bad), c->last_pc, c->last_pstate);
+	}
+}
+
+static int e2e_set_run(const char *val, const struct kernel_param *kp)
+{
+	char label[32];
+
+	strscpy(label, val, sizeof(label));
+	strim(label);
+	mutex_lock(&e2e_lock);
+	if (e2e_registered && !e2e_stopped)
+		e2e_run_suite(label);
+	mutex_unlock(&e2e_lock);
+	return 0;
+}
+
+static int e2e_set_stop(const char *val, const struct kernel_param *kp)
+{
+	int err = 0;
+
+	mutex_lock(&e2e_lock);
+	if (e2e_registered && !e2e_stopped) {
+		err = sdei_disable(E2E_EVENT);
+		e2e_stopped = true;
+		pr_err("E2E-SDEI-DISABLE ret=%d\n", err);
+		e2e_print_counts("final");
+		pr_err("E2E-SDEI-FAILURES total=%d\n", e2e_failures);
+	}
+	mutex_unlock(&e2e_lock);
+	return 0;
+}
+
+static const struct kernel_param_ops e2e_run_ops = { .set = e2e_set_run };
+static const struct kernel_param_ops e2e_stop_ops = { .set = e2e_set_stop };
+module_param_cb(run, &e2e_run_ops, NULL, 0200);
+MODULE_PARM_DESC(run, "write a label: run the SDEI delivery suite again");
+module_param_cb(stop, &e2e_stop_ops, NULL, 0200);
+MODULE_PARM_DESC(stop, "write anything: disable event 0 and print the final counts");
+
+static int __init e2e_init(void)
+{
+	int err;
+
+	err = e2e_resolve();
+	if (err) {
+		pr_err("E2E-SDEI-REGISTER ret=%d reason=symbols-not-resolved\n", err);
+		return err;
+	}
+	if (arm_smccc_1_1_get_conduit() != SMCCC_CONDUIT_HVC) {
+		pr_err("E2E-SDEI-REGISTER ret=%d reason=conduit-not-hvc\n", -ENODEV);
+		return -ENODEV;
+	}
+	err = sdei_register(E2E_EVENT, e2e_handler, NULL);
+	pr_err("E2E-SDEI-REGISTER ret=%d\n", err);
+	if (err)
+		return err;
+	err = sdei_enable(E2E_EVENT);
+	pr_err("E2E-SDEI-ENABLE ret=%d\n", err);
+	if (err) {
+		sdei_unregister(E2E_EVENT);
+		return err;
+	}
+	mutex_lock(&e2e_lock);
+	e2e_registered = true;
+	e2e_run_suite("load");
+	mutex_unlock(&e2e_lock);
+	return 0;
+}
+
+static void __exit e2e_exit(void)
+{
+	int err, tries = 0;
+
+	e2e_set_stop("", NULL);
+	do {
+		err = sdei_unregister(E2E_EVENT);
+	} while (err == -EINPROGRESS && ++tries < 100);
+	pr_err("E2E-SDEI-UNREGISTER ret=%d\n", err);
+}
+
+module_init(e2e_init);
+module_exit(e2e_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("fwcall end-to-end test: SDEI event 0 delivery");
