@@ -273,7 +273,7 @@ impl<'t, T: Target> Engine<'t, T> {
                     let x = self.resolve(v)?;
                     self.vcpu_mut(i)?.set(*r, x);
                 }
-                self.note(|| format!("vcpu{i} {}", line.text));
+                self.note(|| line.text.clone());
                 if self.target.is_some() {
                     self.delivery_step(Some(i), &Kicks::none())?;
                 }
@@ -291,7 +291,7 @@ impl<'t, T: Target> Engine<'t, T> {
                     let actual = self.vcpus.get(i).map_or(0, |v| v.get(*r));
                     self.check(p, actual, 64, || format!("vcpu{i} {r}="))?;
                 }
-                self.note(|| format!("vcpu{i} {} ok", line.text));
+                self.note(|| format!("{} ok", line.text));
             }
             Directive::Delivered { on, event } => self.delivered_check(on, event.as_ref())?,
             Directive::Irq { intid, vcpu } => {
