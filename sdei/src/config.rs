@@ -276,6 +276,7 @@ pub enum SdeiConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
 
     #[test]
     fn version_word_has_major_1_minor_and_fwc_vendor() {

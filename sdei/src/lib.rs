@@ -50,7 +50,7 @@
 #![warn(missing_docs, missing_debug_implementations, clippy::doc_markdown)]
 
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 mod calls;
