@@ -49,3 +49,83 @@ install_host_tools() {
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross cpio make bc flex bison >/dev/null || return 1
   have_host_tools
 }
+
+# The guest payload: one Debian arm64 6.12 kernel ABI, chosen once and then
+# pinned by the cache (a complete cache needs no registry at all).
+#   $payload/abi       the ABI, e.g. 6.12.117+deb12
+#   $payload/Image     the raw arm64 kernel image (the package's vmlinuz)
+#   $payload/busybox   static arm64 busybox (extracted, never installed)
+#   $payload/headers   the kernel's headers tree, ready for `make -C`
+payload_complete() {
+  local payload=$1
+  [ -s "$payload/abi" ] && [ -s "$payload/Image" ] && [ -x "$payload/busybox" ] &&
+    [ -f "$payload/headers/Makefile" ]
+}
+
+# pick_abi: the newest 6.12 ABI whose four packages all have a candidate
+# (the security archive drops older ones, so a hard-coded ABI would rot).
+pick_abi() {
+  local host_arch abi
+  host_arch=$(dpkg --print-architecture)
+  apt-cache search --names-only '^linux-image-6\.12\.[0-9]+\+deb12-arm64-unsigned$' |
+    awk '{ print $1 }' | sed 's/^linux-image-//; s/-arm64-unsigned$//' | sort -rV |
+    while read -r abi; do
+      for pkg in "linux-image-$abi-arm64-unsigned:arm64" "linux-headers-$abi-arm64:arm64" \
+        "linux-headers-$abi-common" "linux-kbuild-$abi:$host_arch"; do
+        [ -n "$(apt-cache madison "$pkg" 2>/dev/null)" ] || continue 2
+      done
+      echo "$abi"
+      return 0
+    done
+}
+
+# The headers' Makefile includes the common tree by absolute path; point it
+# at the extracted copy (again whenever the cache has moved).
+point_headers_here() {
+  local payload=$1 mk
+  mk=$payload/headers/Makefile
+  grep -q "^include $payload/root/" "$mk" ||
+    sed -i "s|^include .*/usr/src/|include $payload/root/usr/src/|" "$mk"
+}
+
+fetch_guest_payload() {
+  local payload=$1 debs=$1/../debs abi stage host_arch
+  if payload_complete "$payload"; then
+    point_headers_here "$payload"
+    return 0
+  fi
+  apt_update_once || return 1
+  abi=$(pick_abi)
+  [ -n "$abi" ] || { echo "e2e: no complete set of linux 6.12 arm64 packages" >&2; return 1; }
+  host_arch=$(dpkg --print-architecture)
+  mkdir -p "$debs"
+  (cd "$debs" && timeout 600 apt-get download -q \
+    "linux-image-$abi-arm64-unsigned:arm64" "linux-headers-$abi-arm64:arm64" \
+    "linux-headers-$abi-common" "linux-kbuild-$abi:$host_arch" busybox-static:arm64 \
+    >/dev/null 2>&1) || return 1
+
+  stage=$payload.tmp
+  rm -rf "$stage"
+  mkdir -p "$stage/root"
+  local deb
+  for deb in "$debs"/linux-image-"$abi"-arm64-unsigned_*_arm64.deb \
+    "$debs"/linux-headers-"$abi"-arm64_*_arm64.deb "$debs"/linux-headers-"$abi"-common_*_all.deb \
+    "$debs"/linux-kbuild-"$abi"_*_"$host_arch".deb "$debs"/busybox-static_*_arm64.deb; do
+    [ -f "$deb" ] || { echo "e2e: missing download $deb" >&2; return 1; }
+    dpkg-deb -x "$deb" "$stage/root"
+  done
+  mv "$stage/root/boot/vmlinuz-$abi-arm64" "$stage/Image"
+  mv "$stage/root/bin/busybox" "$stage/busybox"
+  # Modules of the image are not needed (the guests load only ours).
+  rm -rf "$stage/root/lib/modules" "$stage/root/usr/lib/modules" "$stage/root/boot"
+  # The kbuild helpers (fixdep, modpost) come from the host-architecture
+  # build of the same linux-kbuild version, so they run natively; the
+  # relative symlinks scripts/ and tools/ resolve inside the extracted tree.
+  ln -s "root/usr/src/linux-headers-$abi-arm64" "$stage/headers"
+  echo "$abi" >"$stage/abi"
+  rm -rf "$payload"
+  mv "$stage" "$payload"
+  point_headers_here "$payload"
+  rm -rf "$debs"
+  payload_complete "$payload"
+}
