@@ -19,8 +19,10 @@ pub struct ReplayArgs {
 
 /// The name a trace is reported under: its file stem.
 pub fn trace_name(path: &Path) -> String {
-    path.file_stem()
-        .map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned())
+    path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
 }
 
 /// Every `*.fwt` under `dir`, sorted, recursively.
@@ -52,7 +54,12 @@ pub fn replay_files<T: Target>(args: &ReplayArgs, out: &mut dyn Write) -> i32 {
             match find_traces(f) {
                 Ok(found) => files.extend(found),
                 Err(e) => {
-                    let _ = writeln!(out, "FAIL {}: {}: cannot read directory: {e}", trace_name(f), f.display());
+                    let _ = writeln!(
+                        out,
+                        "FAIL {}: {}: cannot read directory: {e}",
+                        trace_name(f),
+                        f.display()
+                    );
                     failed += 1;
                     worst = 2;
                 }

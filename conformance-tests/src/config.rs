@@ -45,15 +45,15 @@ pub enum SdeiVersion {
 /// Guest CPU features that change exception-entry PSTATE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct CpuFeatures {
-    /// FEAT_PAN.
+    /// `FEAT_PAN`.
     pub pan: bool,
-    /// FEAT_SSBS.
+    /// `FEAT_SSBS`.
     pub ssbs: bool,
-    /// FEAT_MTE.
+    /// `FEAT_MTE`.
     pub mte: bool,
-    /// FEAT_BTI.
+    /// `FEAT_BTI`.
     pub bti: bool,
-    /// FEAT_NMI.
+    /// `FEAT_NMI`.
     pub nmi: bool,
 }
 
@@ -232,10 +232,9 @@ fn parse_mem(v: &str) -> Result<Vec<MemRegion>, String> {
             ));
         }
         let r = MemRegion { base, size };
-        if let Some(o) = out
-            .iter()
-            .find(|o| r.base < o.base.saturating_add(o.size) && o.base < r.base.saturating_add(r.size))
-        {
+        if let Some(o) = out.iter().find(|o| {
+            r.base < o.base.saturating_add(o.size) && o.base < r.base.saturating_add(r.size)
+        }) {
             return Err(format!(
                 "`mem` regions {:#x}:{:#x} and {base:#x}:{size:#x} overlap",
                 o.base, o.size
@@ -305,10 +304,7 @@ pub fn parse_setting(tok: &str) -> Result<Setting, String> {
         "mem" => Setting::Mem(parse_mem(v)?),
         "features" => Setting::Features(parse_features(v)?),
         _ => {
-            return Err(format!(
-                "unknown key `{}`; the keys are {KEYS}",
-                shown(key)
-            ));
+            return Err(format!("unknown key `{}`; the keys are {KEYS}", shown(key)));
         }
     })
 }
@@ -330,8 +326,20 @@ mod tests {
         assert!(s.pvtime && !s.lpt);
         assert_eq!((s.pvtime_ipa, s.lpt_ipa), (None, None));
         assert_eq!((s.native_hz, s.pv_hz), (62_500_000, 62_500_000));
-        assert_eq!(s.mem, vec![MemRegion { base: 0x4000_0000, size: 0x1000_0000 }]);
-        assert_eq!(s.features, CpuFeatures { pan: true, ..Default::default() });
+        assert_eq!(
+            s.mem,
+            vec![MemRegion {
+                base: 0x4000_0000,
+                size: 0x1000_0000
+            }]
+        );
+        assert_eq!(
+            s.features,
+            CpuFeatures {
+                pan: true,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
@@ -350,8 +358,14 @@ mod tests {
         assert_eq!(
             parse_setting("mem=0x1000:0x1000,0x2000:0x40"),
             Ok(Setting::Mem(vec![
-                MemRegion { base: 0x1000, size: 0x1000 },
-                MemRegion { base: 0x2000, size: 0x40 }
+                MemRegion {
+                    base: 0x1000,
+                    size: 0x1000
+                },
+                MemRegion {
+                    base: 0x2000,
+                    size: 0x40
+                }
             ]))
         );
     }
@@ -359,11 +373,20 @@ mod tests {
     #[test]
     fn unknown_keys_and_values_are_refused() {
         for bad in [
-            "cpus=1", "sdei=1.2", "pvtime=yes", "features=sve", "smccc=one", "vcpus", "=1",
+            "cpus=1",
+            "sdei=1.2",
+            "pvtime=yes",
+            "features=sve",
+            "smccc=one",
+            "vcpus",
+            "=1",
             "sdei_private_slots=0x1_0000_0000",
         ] {
             assert!(parse_setting(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_setting("features=none"), Ok(Setting::Features(CpuFeatures::default())));
+        assert_eq!(
+            parse_setting("features=none"),
+            Ok(Setting::Features(CpuFeatures::default()))
+        );
     }
 }

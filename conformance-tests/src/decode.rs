@@ -128,12 +128,16 @@ pub fn call(c: &Call) -> String {
             v
         }
         ids::SDEI_INTERRUPT_BIND => vec![format!("intid={}", a(1))],
-        ids::SDEI_EVENT_SIGNAL => vec![format!("event={}", a(1) as u32), format!("target={}", hex(a(2)))],
+        ids::SDEI_EVENT_SIGNAL => vec![
+            format!("event={}", a(1) as u32),
+            format!("target={}", hex(a(2))),
+        ],
         ids::SDEI_FEATURES => vec![match a(1) {
             0 => "BIND_SLOTS".into(),
             1 => "RELATIVE_MODE".into(),
             x => format!("feature={x:#x}"),
         }],
+        _ if f.number() >= 0xff00 && ids::name(f).is_some() => vec![],
         _ => {
             // Unknown: show the first three argument registers raw.
             (1..=3).map(|n| format!("x{n}={}", hex(c.x[n]))).collect()
@@ -171,6 +175,10 @@ pub fn reply(c: &Call, r: &Reply) -> String {
     };
     let table = codes(fid);
     let f = fid.without_sve_hint();
+    if f.number() == 0xff01 && regs.len() >= 4 {
+        let w = |n: usize| regs.get(n).copied().unwrap_or(0) as u32;
+        return format!("UID {:08x}-{:08x}-{:08x}-{:08x}", w(0), w(1), w(2), w(3));
+    }
     if signed < 0 {
         return code_name(signed, table).map_or_else(|| signed.to_string(), str::to_string);
     }
@@ -207,13 +215,6 @@ pub fn reply(c: &Call, r: &Reply) -> String {
         }
         ids::SDEI_EVENT_CONTEXT | ids::SDEI_EVENT_GET_INFO => hex(x0),
         ids::PV_TIME_ST | ids::PV_TIME_LPT => format!("ipa={x0:#x}"),
-        _ if f.number() == 0xff01 && regs.len() >= 4 => format!(
-            "UID {:08x}-{:08x}-{:08x}-{:08x}",
-            reg(0) as u32,
-            reg(1) as u32,
-            reg(2) as u32,
-            reg(3) as u32
-        ),
         _ if f.number() == 0xff03 && regs.len() >= 2 => format!("revision {}.{}", reg(0), reg(1)),
         _ if f.number() == 0xff00 => format!("{x0} calls"),
         _ => code_name(signed, table).map_or_else(|| hex(x0), str::to_string),
@@ -226,7 +227,10 @@ mod tests {
 
     #[test]
     fn register_decodes_like_the_fwtrace_example() {
-        let c = Call::new(ids::SDEI_EVENT_REGISTER, &[0, 0xffff_8000_1000_1000, 0x1234, 0, 0]);
+        let c = Call::new(
+            ids::SDEI_EVENT_REGISTER,
+            &[0, 0xffff_8000_1000_1000, 0x1234, 0, 0],
+        );
         assert_eq!(
             call(&c),
             "SDEI_EVENT_REGISTER(event=0, entry=0xffff800010001000, arg=0x1234, RM_ANY)"
@@ -237,7 +241,10 @@ mod tests {
 
     #[test]
     fn smccc_results_use_smccc_code_names() {
-        let c = Call::new(ids::SMCCC_ARCH_FEATURES, &[ids::PV_TIME_FEATURES.raw() as u64]);
+        let c = Call::new(
+            ids::SMCCC_ARCH_FEATURES,
+            &[ids::PV_TIME_FEATURES.raw() as u64],
+        );
         assert_eq!(call(&c), "SMCCC_ARCH_FEATURES(fid=PV_TIME_FEATURES)");
         assert_eq!(reply(&c, &Reply::signed(-2)), "NOT_REQUIRED");
         let v = Call::new(ids::SMCCC_VERSION, &[]);

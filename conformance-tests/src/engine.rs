@@ -14,7 +14,9 @@ use crate::target::{Delivery, Interrupted, Target};
 use crate::trace::{DeliveredOn, Directive, Line, Trace};
 use crate::value::{Value, Vars, show_u64};
 use crate::vcpu::SimVcpu;
-use fwcall_smccc::{CALL_REGS, Call, Conduit, Convention, FunctionId, Kicks, Outcome, Reply, VcpuIndex};
+use fwcall_smccc::{
+    CALL_REGS, Call, Conduit, Convention, FunctionId, Kicks, Outcome, Reply, VcpuIndex,
+};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -87,9 +89,16 @@ pub struct Report {
 
 /// Parses and runs a trace given as bytes.
 ///
-/// ```ignore
-/// let report = fwcall_conformance::replay::<MyTarget>("t.fwt", b"vm vcpus=1\n", Default::default());
+/// ```
+/// use fwcall_conformance::{replay, RunOptions, target_fwcall::FwcallTarget};
+///
+/// let trace = b"vm vcpus=1\ncall 0 0x80000000 -> 0x10004  # SMCCC_VERSION\n";
+/// let report = replay::<FwcallTarget>("t.fwt", trace, RunOptions::default());
 /// assert_eq!(report.verdict.exit_code(), 0);
+///
+/// let wrong = b"vm vcpus=1\ncall 0 0x80000000 -> 0x10001\n";
+/// let report = replay::<FwcallTarget>("t.fwt", wrong, RunOptions::default());
+/// assert_eq!(report.verdict.failure().unwrap().to_string(), "t.fwt:2: expected x0=0x10001, got 0x10004");
 /// ```
 pub fn replay<T: Target>(file: &str, bytes: &[u8], opts: RunOptions) -> Report {
     match parse_trace(file, bytes) {
@@ -300,7 +309,11 @@ impl<'t, T: Target> Engine<'t, T> {
                 let kicks = self
                     .target()?
                     .irq(intid, v.map(|i| VcpuIndex(i as u32)))
-                    .or_else(|e| fail(format!("expected the server to take irq {intid}, got error: {e}")))?;
+                    .or_else(|e| {
+                        fail(format!(
+                            "expected the server to take irq {intid}, got error: {e}"
+                        ))
+                    })?;
                 self.note(|| format!("irq {intid}{}", on_vcpu(v)));
                 self.delivery_step(v, &kicks)?;
             }
@@ -318,7 +331,11 @@ impl<'t, T: Target> Engine<'t, T> {
                 let kicks = self
                     .target()?
                     .raise(ev, v.map(|i| VcpuIndex(i as u32)))
-                    .or_else(|e| fail(format!("expected the server to accept raise {ev}, got error: {e}")))?;
+                    .or_else(|e| {
+                        fail(format!(
+                            "expected the server to accept raise {ev}, got error: {e}"
+                        ))
+                    })?;
                 self.note(|| format!("raise event {ev}{}", on_vcpu(v)));
                 self.delivery_step(v, &kicks)?;
             }
@@ -327,7 +344,11 @@ impl<'t, T: Target> Engine<'t, T> {
                 let kicks = self
                     .target()?
                     .vcpu_reset(VcpuIndex(i as u32))
-                    .or_else(|e| fail(format!("expected vcpu-reset {i} to succeed, got error: {e}")))?;
+                    .or_else(|e| {
+                        fail(format!(
+                            "expected vcpu-reset {i} to succeed, got error: {e}"
+                        ))
+                    })?;
                 // Power-on: registers return to reset values; the MPIDR is
                 // the VMM's assignment and stays.
                 let v = self.vcpu_mut(i)?;
@@ -340,9 +361,11 @@ impl<'t, T: Target> Engine<'t, T> {
             Directive::Steal { vcpu, ns } => {
                 let i = self.vcpu_index(vcpu)?;
                 let ns = self.resolve(ns)?;
-                self.target()?
-                    .steal(VcpuIndex(i as u32), ns)
-                    .or_else(|e| fail(format!("expected steal of {ns} ns to be accounted, got error: {e}")))?;
+                self.target()?.steal(VcpuIndex(i as u32), ns).or_else(|e| {
+                    fail(format!(
+                        "expected steal of {ns} ns to be accounted, got error: {e}"
+                    ))
+                })?;
                 self.note(|| format!("vcpu{i} steal {ns} ns"));
                 self.delivery_step(Some(i), &Kicks::none())?;
             }
@@ -364,7 +387,9 @@ impl<'t, T: Target> Engine<'t, T> {
                     Ok(v) => v,
                     Err(e) => return malformed(format!("mem: {e}")),
                 };
-                self.check(pat, actual, width.bits(), || format!("mem {a:#x} u{} == ", width.bits()))?;
+                self.check(pat, actual, width.bits(), || {
+                    format!("mem {a:#x} u{} == ", width.bits())
+                })?;
                 self.note(|| format!("mem {a:#x} == {actual:#x} ok"));
             }
             Directive::Snapshot { name } => {
@@ -398,7 +423,11 @@ impl<'t, T: Target> Engine<'t, T> {
             Ok(true) => Ok(()),
             Ok(false) => {
                 let shown = crate::pattern::width_mask(bits) & actual;
-                fail(format!("expected {}{p}, got {}", what(), show_u64(shown, bits)))
+                fail(format!(
+                    "expected {}{p}, got {}",
+                    what(),
+                    show_u64(shown, bits)
+                ))
             }
             Err(e) => malformed(e),
         }
@@ -430,7 +459,11 @@ impl<'t, T: Target> Engine<'t, T> {
         let outcome = self
             .target()?
             .call(VcpuIndex(i as u32), &call)
-            .or_else(|e| fail(format!("expected the server to answer the call, got error: {e}")))?;
+            .or_else(|e| {
+                fail(format!(
+                    "expected the server to answer the call, got error: {e}"
+                ))
+            })?;
         self.apply(i, &outcome)?;
         self.note(|| {
             let smc = if conduit == Conduit::Smc { "smc " } else { "" };
@@ -511,7 +544,11 @@ impl<'t, T: Target> Engine<'t, T> {
             let d = self
                 .target()?
                 .take_delivery(VcpuIndex(i as u32), &interrupted)
-                .or_else(|e| fail(format!("expected the delivery check of vcpu{i} to succeed, got error: {e}")))?;
+                .or_else(|e| {
+                    fail(format!(
+                        "expected the delivery check of vcpu{i} to succeed, got error: {e}"
+                    ))
+                })?;
             if let Some(d) = d {
                 self.enter(i, &d)?;
                 self.enqueue(&d.kicks, &mut queue)?;
@@ -584,7 +621,11 @@ impl<'t, T: Target> Engine<'t, T> {
                     return fail(format!(
                         "expected {} entered on exactly one vCPU, got {}",
                         show(want),
-                        if got.is_empty() { "no delivery".to_string() } else { got.join(", ") }
+                        if got.is_empty() {
+                            "no delivery".to_string()
+                        } else {
+                            got.join(", ")
+                        }
                     ));
                 }
             }
@@ -635,7 +676,9 @@ impl<'t, T: Target> Engine<'t, T> {
             (Ok(_), false) => fail(format!(
                 "expected the restore of {name} to be refused, got a restored server"
             )),
-            (Err(e), true) => fail(format!("expected the restore of {name} to succeed, got error: {e}")),
+            (Err(e), true) => fail(format!(
+                "expected the restore of {name} to succeed, got error: {e}"
+            )),
             (Err(e), false) => {
                 self.note(|| format!("restore {name}: refused as expected: {e}"));
                 self.delivery_step(None, &Kicks::none())

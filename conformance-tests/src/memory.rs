@@ -77,7 +77,9 @@ impl SimMemory {
         let mut pages = self.lock();
         for (i, b) in data.iter().enumerate() {
             let a = addr.wrapping_add(i as u64);
-            let page = pages.entry(a / PAGE).or_insert_with(|| Box::new([0; PAGE as usize]));
+            let page = pages
+                .entry(a / PAGE)
+                .or_insert_with(|| Box::new([0; PAGE as usize]));
             if let Some(slot) = page.get_mut((a % PAGE) as usize) {
                 *slot = *b;
             }
@@ -120,8 +122,14 @@ mod tests {
 
     fn mem() -> SimMemory {
         SimMemory::new(vec![
-            MemRegion { base: 0x1000, size: 0x2000 },
-            MemRegion { base: 0x9000, size: 0x40 },
+            MemRegion {
+                base: 0x1000,
+                size: 0x2000,
+            },
+            MemRegion {
+                base: 0x9000,
+                size: 0x40,
+            },
         ])
     }
 

@@ -118,7 +118,10 @@ impl<'f> Parser<'f> {
             if v >= u64::from(self.max_vcpus) {
                 return Err(self.err(
                     line,
-                    format!("vCPU {v} does not exist: the vm has {} vCPUs (numbered from 0)", self.max_vcpus),
+                    format!(
+                        "vCPU {v} does not exist: the vm has {} vCPUs (numbered from 0)",
+                        self.max_vcpus
+                    ),
                 ));
             }
         }
@@ -197,7 +200,9 @@ impl<'f> Parser<'f> {
 
     fn vm_line(&mut self, number: usize, rest: &[&str]) -> Res<()> {
         if let Some((first, ..)) = &self.vm {
-            return Err(format!("`vm` may appear only once (it is already at line {first})"));
+            return Err(format!(
+                "`vm` may appear only once (it is already at line {first})"
+            ));
         }
         let (keys, arrow) = split_arrow(rest);
         let expects_error = match arrow {
@@ -233,18 +238,30 @@ impl<'f> Parser<'f> {
         let scope = match scope {
             "private" => EventScope::Private,
             "shared" => EventScope::Shared,
-            _ => return Err(format!("event scope is `private` or `shared`, not `{}`", shown(scope))),
+            _ => {
+                return Err(format!(
+                    "event scope is `private` or `shared`, not `{}`",
+                    shown(scope)
+                ));
+            }
         };
         let priority = match prio {
             "normal" => EventPriority::Normal,
             "critical" => EventPriority::Critical,
-            _ => return Err(format!("event priority is `normal` or `critical`, not `{}`", shown(prio))),
+            _ => {
+                return Err(format!(
+                    "event priority is `normal` or `critical`, not `{}`",
+                    shown(prio)
+                ));
+            }
         };
         let Some((_, spec, _)) = self.vm.as_mut() else {
             return Err("`event` before `vm`".into());
         };
         if number == 0 {
-            return Err("event 0 always exists (private, normal); declare only platform events".into());
+            return Err(
+                "event 0 always exists (private, normal); declare only platform events".into(),
+            );
         }
         if spec.event(number).is_some() {
             return Err(format!("event {number} is declared twice"));
@@ -320,7 +337,10 @@ impl<'f> Parser<'f> {
         }
         let vcpu = self.vcpu(v)?;
         let func = self.value(f)?;
-        let args = args.iter().map(|a| self.value(a)).collect::<Res<Vec<_>>>()?;
+        let args = args
+            .iter()
+            .map(|a| self.value(a))
+            .collect::<Res<Vec<_>>>()?;
         let pats = match arrow {
             None => Vec::new(),
             Some([]) => return Err("`->` needs at least one pattern (for x0)".into()),
@@ -364,7 +384,9 @@ impl<'f> Parser<'f> {
         };
         let event = if ev == "none" {
             if on == DeliveredOn::Any {
-                return Err("`delivered any` takes an event; write `delivered VCPU none` per vCPU".into());
+                return Err(
+                    "`delivered any` takes an event; write `delivered VCPU none` per vCPU".into(),
+                );
             }
             None
         } else {
@@ -406,8 +428,13 @@ impl<'f> Parser<'f> {
         };
         let event = self.value(ev)?;
         if let Some(n) = event.literal() {
-            let spec = self.vm.as_ref().map(|(_, s, _)| s).ok_or("`raise` before `vm`")?;
-            let n32 = u32::try_from(n).map_err(|_| format!("event {n:#x} does not fit in 32 bits"))?;
+            let spec = self
+                .vm
+                .as_ref()
+                .map(|(_, s, _)| s)
+                .ok_or("`raise` before `vm`")?;
+            let n32 =
+                u32::try_from(n).map_err(|_| format!("event {n:#x} does not fit in 32 bits"))?;
             let private = match spec.event(n32) {
                 Some(e) => e.scope == EventScope::Private,
                 None if n32 == 0 => true,

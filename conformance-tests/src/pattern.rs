@@ -139,9 +139,9 @@ fn parse_atom(tok: &str) -> Result<Atom, String> {
                 value: parse_value(v)?,
                 mask: parse_value(m)?,
             }),
-            None => parse_value(tok).map(Atom::Exact).map_err(|e| {
-                format!("{e}; a pattern is N, V/M, _, neg, A|B|..., or @name")
-            }),
+            None => parse_value(tok)
+                .map(Atom::Exact)
+                .map_err(|e| format!("{e}; a pattern is N, V/M, _, neg, A|B|..., or @name")),
         },
     }
 }
@@ -179,7 +179,10 @@ mod tests {
     use super::*;
 
     fn m(p: &str, v: u64, bits: u32) -> bool {
-        Pattern::parse(p).unwrap().check(v, bits, &mut Vars::new()).unwrap()
+        Pattern::parse(p)
+            .unwrap()
+            .check(v, bits, &mut Vars::new())
+            .unwrap()
     }
 
     #[test]
@@ -215,10 +218,25 @@ mod tests {
     #[test]
     fn capture_binds_and_offset_use_compares() {
         let mut vars = Vars::new();
-        assert!(Pattern::parse("@a").unwrap().check(7, 64, &mut vars).unwrap());
+        assert!(
+            Pattern::parse("@a")
+                .unwrap()
+                .check(7, 64, &mut vars)
+                .unwrap()
+        );
         assert_eq!(vars["a"], 7);
-        assert!(Pattern::parse("@a+1").unwrap().check(8, 64, &mut vars).unwrap());
-        assert!(!Pattern::parse("@a-1").unwrap().check(8, 64, &mut vars).unwrap());
+        assert!(
+            Pattern::parse("@a+1")
+                .unwrap()
+                .check(8, 64, &mut vars)
+                .unwrap()
+        );
+        assert!(
+            !Pattern::parse("@a-1")
+                .unwrap()
+                .check(8, 64, &mut vars)
+                .unwrap()
+        );
         assert_eq!(Pattern::parse("@a+0").unwrap().uses(), vec!["a"]);
     }
 

@@ -81,7 +81,7 @@ pub trait Target: Sized {
     /// A guest interrupt fired.
     fn irq(&mut self, intid: u32, vcpu: Option<VcpuIndex>) -> Result<Kicks, TargetError>;
 
-    /// The VMM resets a vCPU (power-on, CPU_ON).
+    /// The VMM resets a vCPU (power-on, `CPU_ON`).
     fn vcpu_reset(&mut self, vcpu: VcpuIndex) -> Result<Kicks, TargetError>;
 
     /// The VMM accounts stolen time.

@@ -14,17 +14,25 @@ use std::sync::Arc;
 impl GuestMemoryAccess for SimMemory {
     fn write_u64(&self, addr: Gpa, value: u64) -> Result<(), MemoryError> {
         self.write_le(addr.0, 8, value)
-            .map_err(|e| MemoryError::OutOfRange { addr: Gpa(e.addr), len: e.len })
+            .map_err(|e| MemoryError::OutOfRange {
+                addr: Gpa(e.addr),
+                len: e.len,
+            })
     }
 
     fn write_bytes(&self, addr: Gpa, data: &[u8]) -> Result<(), MemoryError> {
         self.write(addr.0, data)
-            .map_err(|e| MemoryError::OutOfRange { addr: Gpa(e.addr), len: e.len })
+            .map_err(|e| MemoryError::OutOfRange {
+                addr: Gpa(e.addr),
+                len: e.len,
+            })
     }
 
     fn read_bytes(&self, addr: Gpa, buf: &mut [u8]) -> Result<(), MemoryError> {
-        self.read(addr.0, buf)
-            .map_err(|e| MemoryError::OutOfRange { addr: Gpa(e.addr), len: e.len })
+        self.read(addr.0, buf).map_err(|e| MemoryError::OutOfRange {
+            addr: Gpa(e.addr),
+            len: e.len,
+        })
     }
 }
 
@@ -43,7 +51,11 @@ fn region(r: &MemRegion) -> MemoryRegion {
 }
 
 fn hz(key: &str, v: u64) -> Result<u32, TargetError> {
-    u32::try_from(v).map_err(|_| TargetError(format!("{key} {v} does not fit the server's 32-bit frequency")))
+    u32::try_from(v).map_err(|_| {
+        TargetError(format!(
+            "{key} {v} does not fit the server's 32-bit frequency"
+        ))
+    })
 }
 
 /// Translates the trace's VM description into a `VmConfig`.
@@ -64,7 +76,8 @@ pub fn vm_config(spec: &VmSpec, mpidrs: &[u64]) -> Result<VmConfig, TargetError>
                 ..SdeiConfig::default()
             };
             let slots = |key: &str, n: u32| {
-                u16::try_from(n).map_err(|_| TargetError(format!("{key}={n}: the server takes at most 65535")))
+                u16::try_from(n)
+                    .map_err(|_| TargetError(format!("{key}={n}: the server takes at most 65535")))
             };
             if let Some(n) = spec.sdei_private_slots {
                 s.private_slots = slots("sdei_private_slots", n)?;
@@ -107,7 +120,10 @@ pub fn vm_config(spec: &VmSpec, mpidrs: &[u64]) -> Result<VmConfig, TargetError>
     c.pvtime.native_hz = hz("native_hz", spec.native_hz)?;
     // `lpt=on` without `lpt_ipa` is LPT left unplaced: the guest sees none.
     c.pvtime.lpt = match (spec.lpt, spec.lpt_ipa) {
-        (true, Some(ipa)) => Some(LptConfig { ipa: Gpa(ipa), pv_hz: hz("pv_hz", spec.pv_hz)? }),
+        (true, Some(ipa)) => Some(LptConfig {
+            ipa: Gpa(ipa),
+            pv_hz: hz("pv_hz", spec.pv_hz)?,
+        }),
         _ => None,
     };
     let mut regions = spec.mem.iter().map(region);
@@ -131,7 +147,9 @@ impl Target for FwcallTarget {
     }
 
     fn restore(_: &VmSpec, _: &[u64], _: Arc<SimMemory>, _: &[u8]) -> Result<Self, TargetError> {
-        Err(TargetError("snapshot support is not built into fwcall yet".into()))
+        Err(TargetError(
+            "snapshot support is not built into fwcall yet".into(),
+        ))
     }
 
     fn call(&mut self, vcpu: VcpuIndex, call: &Call) -> Result<Outcome, TargetError> {
@@ -147,7 +165,12 @@ impl Target for FwcallTarget {
         if !v.has_pending_delivery() {
             return Ok(None);
         }
-        let now = fwcall::Interrupted { x: i.x, pc: i.pc, pstate: i.pstate, sctlr_el1: i.sctlr_el1 };
+        let now = fwcall::Interrupted {
+            x: i.x,
+            pc: i.pc,
+            pstate: i.pstate,
+            sctlr_el1: i.sctlr_el1,
+        };
         Ok(v.take_delivery(&now).map(|d| Delivery {
             event: d.event,
             x: d.x,
@@ -174,14 +197,21 @@ impl Target for FwcallTarget {
     }
 
     fn steal(&mut self, vcpu: VcpuIndex, ns: u64) -> Result<(), TargetError> {
-        vcpu_of(&self.vm, vcpu)?.account_steal(ns).map(|_| ()).map_err(err)
+        vcpu_of(&self.vm, vcpu)?
+            .account_steal(ns)
+            .map(|_| ())
+            .map_err(err)
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>, TargetError> {
-        Err(TargetError("snapshot support is not built into fwcall yet".into()))
+        Err(TargetError(
+            "snapshot support is not built into fwcall yet".into(),
+        ))
     }
 
     fn inspect(_: &[u8]) -> Result<String, TargetError> {
-        Err(TargetError("snapshot support is not built into fwcall yet".into()))
+        Err(TargetError(
+            "snapshot support is not built into fwcall yet".into(),
+        ))
     }
 }

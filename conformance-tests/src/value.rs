@@ -92,10 +92,7 @@ pub fn parse_number(tok: &str) -> Result<u64, String> {
         Some(rest) => (true, rest),
         None => (false, tok),
     };
-    let (radix, digits) = match body
-        .strip_prefix("0x")
-        .or_else(|| body.strip_prefix("0X"))
-    {
+    let (radix, digits) = match body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
         Some(hex) => (16, hex),
         None => (10, body),
     };
@@ -209,7 +206,15 @@ mod tests {
     #[test]
     fn malformed_numbers_are_refused() {
         for bad in [
-            "", "-", "0x", "0x_", "12a", "0xg", "1.5", "--1", "18446744073709551616",
+            "",
+            "-",
+            "0x",
+            "0x_",
+            "12a",
+            "0xg",
+            "1.5",
+            "--1",
+            "18446744073709551616",
         ] {
             assert!(parse_number(bad).is_err(), "{bad:?}");
         }
@@ -221,7 +226,10 @@ mod tests {
         vars.insert("ipa".into(), 0x1000);
         assert_eq!(parse_value("@ipa").unwrap().resolve(&vars), Some(0x1000));
         assert_eq!(parse_value("@ipa+8").unwrap().resolve(&vars), Some(0x1008));
-        assert_eq!(parse_value("@ipa-0x1001").unwrap().resolve(&vars), Some(u64::MAX));
+        assert_eq!(
+            parse_value("@ipa-0x1001").unwrap().resolve(&vars),
+            Some(u64::MAX)
+        );
         assert_eq!(parse_value("@other").unwrap().resolve(&vars), None);
         assert!(parse_value("@").is_err());
         assert!(parse_value("@1x").is_err());

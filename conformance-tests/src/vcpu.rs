@@ -3,9 +3,9 @@
 use fwcall_smccc::Mpidr;
 use std::fmt;
 
-/// PSTATE at reset: EL1h with D, A, I and F masked.
+/// PSTATE at reset: `EL1h` with D, A, I and F masked.
 pub const RESET_PSTATE: u64 = 0x3c5;
-/// SCTLR_EL1 at reset: SPAN set (PAN is left alone on exception entry).
+/// `SCTLR_EL1` at reset: SPAN set (PAN is left alone on exception entry).
 pub const RESET_SCTLR: u64 = 0x0080_0000;
 
 /// A register a trace can name.

@@ -60,11 +60,21 @@ fn unserved_call_writes_only_x0() {
 
 #[test]
 fn smc32_results_compare_in_low_32_bits() {
-    passes("vm vcpus=1\ncall 0 0x86000007 -> 5\ncall 0 0x80000000 -> 0x10004\ncall 0 0x83000000 -> 0xffffffff\n");
+    passes(
+        "vm vcpus=1\ncall 0 0x86000007 -> 5\ncall 0 0x80000000 -> 0x10004\ncall 0 0x83000000 -> 0xffffffff\n",
+    );
     // expect compares all 64 bits.
-    fails_at("vm vcpus=1\ncall 0 0x86000007\nexpect 0 x0=5\n", 3, "expected vcpu0 x0=0x5");
+    fails_at(
+        "vm vcpus=1\ncall 0 0x86000007\nexpect 0 x0=5\n",
+        3,
+        "expected vcpu0 x0=0x5",
+    );
     // SMC64: all 64 bits.
-    fails_at("vm vcpus=1\ncall 0 0xC3000000 -> 0xffffffff\n", 2, "expected x0=0xffffffff");
+    fails_at(
+        "vm vcpus=1\ncall 0 0xC3000000 -> 0xffffffff\n",
+        2,
+        "expected x0=0xffffffff",
+    );
 }
 
 #[test]
@@ -129,19 +139,23 @@ fn delivered_reports_the_last_acting_directive_only() {
         "expected delivered on vcpu1: event 3, got none",
     );
     // Checks in between do not reset the record.
-    passes("vm vcpus=2\ncall 0 0xC6000002 3 1\nexpect 1 x0=3\nmem 0x40000000 u8 == 0\ndelivered 1 3\n");
+    passes(
+        "vm vcpus=2\ncall 0 0xC6000002 3 1\nexpect 1 x0=3\nmem 0x40000000 u8 == 0\ndelivered 1 3\n",
+    );
 }
 
 #[test]
 fn delivered_any_needs_exactly_one_vcpu() {
-    fails_at("vm vcpus=2\ncall 0 0x80000000\ndelivered any 3\n", 3, "got no delivery");
+    fails_at(
+        "vm vcpus=2\ncall 0 0x80000000\ndelivered any 3\n",
+        3,
+        "got no delivery",
+    );
 }
 
 #[test]
 fn sctlr_reaches_the_server_in_the_interrupted_context() {
-    passes(
-        "vm vcpus=1\nset 0 sctlr=0\ncall 0 0xC6000002 1 0\nexpect 0 pstate=0x4003c5\n",
-    );
+    passes("vm vcpus=1\nset 0 sctlr=0\ncall 0 0xC6000002 1 0\nexpect 0 pstate=0x4003c5\n");
 }
 
 #[test]
@@ -156,7 +170,11 @@ fn raise_shared_event_kicks_all_and_lands_once() {
 
 #[test]
 fn raise_refused_by_the_server_is_a_failure() {
-    fails_at("vm vcpus=1\nevent 99 private normal\nraise 99 0\n", 3, "event 99 is refused");
+    fails_at(
+        "vm vcpus=1\nevent 99 private normal\nraise 99 0\n",
+        3,
+        "event 99 is refused",
+    );
 }
 
 #[test]
@@ -193,12 +211,20 @@ fn steal_and_memory_round_trip() {
 
 #[test]
 fn memory_check_failure_names_address_and_width() {
-    fails_at("vm vcpus=1\nmem 0x40000000 u16 == 1\n", 2, "expected mem 0x40000000 u16 == 0x1, got 0x0");
+    fails_at(
+        "vm vcpus=1\nmem 0x40000000 u16 == 1\n",
+        2,
+        "expected mem 0x40000000 u16 == 0x1, got 0x0",
+    );
 }
 
 #[test]
 fn memory_outside_the_regions_is_malformed() {
-    malformed_at("vm vcpus=1\nmem 0x1000 u8 = 1\n", 2, "not inside one `mem` region");
+    malformed_at(
+        "vm vcpus=1\nmem 0x1000 u8 = 1\n",
+        2,
+        "not inside one `mem` region",
+    );
     malformed_at("vm vcpus=1\nmem 0x4fffffff u16 == 0\n", 2, "not inside");
 }
 
@@ -208,25 +234,43 @@ fn captures_bind_and_offsets_compare() {
         "vm vcpus=1\ncall 0 0xC6000001 0x41 -> @a\ncall 0 0xC6000001 @a+1 -> @a+2 @b\n\
          expect 0 x1=@b x0=0x0/0xf0|0x44\n",
     );
-    fails_at("vm vcpus=1\ncall 0 0xC6000001 1 -> @a\nexpect 0 x0=@a+1\n", 3, "expected vcpu0 x0=@a+0x1, got 0x2");
+    fails_at(
+        "vm vcpus=1\ncall 0 0xC6000001 1 -> @a\nexpect 0 x0=@a+1\n",
+        3,
+        "expected vcpu0 x0=@a+0x1, got 0x2",
+    );
 }
 
 #[test]
 fn patterns_any_neg_alternatives_and_masks() {
-    passes("vm vcpus=1\ncall 0 0x83000000 -> neg\ncall 0 0x80000000 -> 1|0x10004|3\nexpect 0 x0=_ pstate=0x3c5/0x3cf\n");
-    fails_at("vm vcpus=1\ncall 0 0x80000000 -> neg\n", 2, "expected x0=neg, got 0x10004");
+    passes(
+        "vm vcpus=1\ncall 0 0x83000000 -> neg\ncall 0 0x80000000 -> 1|0x10004|3\nexpect 0 x0=_ pstate=0x3c5/0x3cf\n",
+    );
+    fails_at(
+        "vm vcpus=1\ncall 0 0x80000000 -> neg\n",
+        2,
+        "expected x0=neg, got 0x10004",
+    );
 }
 
 #[test]
 fn vm_error_passes_when_the_server_refuses() {
     passes("vm vcpus=1 native_hz=0 -> error\ncall 0 0x80000000 -> 1234\n");
     passes("vm vcpus=1 smccc=1.9 -> error\n");
-    fails_at("vm vcpus=1 -> error\ncall 0 0x80000000\n", 1, "expected the server to refuse");
+    fails_at(
+        "vm vcpus=1 -> error\ncall 0 0x80000000\n",
+        1,
+        "expected the server to refuse",
+    );
 }
 
 #[test]
 fn a_refused_vm_without_error_fails_at_the_vm_line() {
-    fails_at("# comment\nvm vcpus=1 native_hz=0\nset 0 x0=1\n", 2, "expected the server to accept");
+    fails_at(
+        "# comment\nvm vcpus=1 native_hz=0\nset 0 x0=1\n",
+        2,
+        "expected the server to accept",
+    );
 }
 
 #[test]
@@ -240,8 +284,16 @@ fn snapshot_and_restore_keep_registers_and_check_refusals() {
         "vm vcpus=2\nset 1 x9=9\nsnapshot a\nrestore a\nexpect 1 x9=9\n\
          restore a vcpus=3 -> error\nrestore a -> ok\ncall 1 0x80000000 -> 0x10004\n",
     );
-    fails_at("vm vcpus=2\nsnapshot a\nrestore a vcpus=3\n", 3, "expected the restore of a to succeed");
-    fails_at("vm vcpus=2\nsnapshot a\nrestore a -> error\n", 3, "to be refused");
+    fails_at(
+        "vm vcpus=2\nsnapshot a\nrestore a vcpus=3\n",
+        3,
+        "expected the restore of a to succeed",
+    );
+    fails_at(
+        "vm vcpus=2\nsnapshot a\nrestore a -> error\n",
+        3,
+        "to be refused",
+    );
 }
 
 #[test]
@@ -256,7 +308,10 @@ fn restore_with_mem_override_keeps_contents() {
 fn snapshots_are_kept_when_asked() {
     let r = run_opts(
         "vm vcpus=1\nsnapshot one\nsnapshot two\n",
-        RunOptions { keep_snapshots: true, verbose: false },
+        RunOptions {
+            keep_snapshots: true,
+            verbose: false,
+        },
     );
     assert_eq!(r.verdict, Verdict::Pass);
     let names: Vec<&str> = r.snapshots.iter().map(|(n, _)| n.as_str()).collect();
@@ -267,19 +322,36 @@ fn snapshots_are_kept_when_asked() {
 fn verbose_log_decodes_calls_by_name() {
     let r = run_opts(
         "vm vcpus=2\ncall 1 0xc4000021 0 0xffff800010001000 0x1234 0 0\nsmc 0 0x80000000\n",
-        RunOptions { verbose: true, keep_snapshots: false },
+        RunOptions {
+            verbose: true,
+            keep_snapshots: false,
+        },
     );
     assert!(r.log.iter().any(|l| l
         == "vcpu1 SDEI_EVENT_REGISTER(event=0, entry=0xffff800010001000, arg=0x1234, RM_ANY) -> NOT_SUPPORTED"), "{:?}", r.log);
-    assert!(r.log.iter().any(|l| l == "vcpu0 smc SMCCC_VERSION() -> 1.4 (0x10004)"), "{:?}", r.log);
+    assert!(
+        r.log
+            .iter()
+            .any(|l| l == "vcpu0 smc SMCCC_VERSION() -> 1.4 (0x10004)"),
+        "{:?}",
+        r.log
+    );
 }
 
 #[test]
 fn runtime_vcpu_out_of_range_is_malformed() {
-    malformed_at("vm vcpus=2\ncall 0 0xC6000001 5 -> @v\nset @v-5 x0=1\nset @v x0=1\n", 4, "vCPU 6 does not exist");
+    malformed_at(
+        "vm vcpus=2\ncall 0 0xC6000001 5 -> @v\nset @v-5 x0=1\nset @v x0=1\n",
+        4,
+        "vCPU 6 does not exist",
+    );
 }
 
 #[test]
 fn the_first_failure_stops_the_run() {
-    fails_at("vm vcpus=1\ncall 0 0x80000000 -> 1\ncall 0 0x80000000 -> 2\n", 2, "expected x0=0x1, got 0x10004");
+    fails_at(
+        "vm vcpus=1\ncall 0 0x80000000 -> 1\ncall 0 0x80000000 -> 2\n",
+        2,
+        "expected x0=0x1, got 0x10004",
+    );
 }

@@ -44,7 +44,13 @@ call 1 0xc4000025 0                       # COMPLETE\n");
     assert_eq!(t.lines[0].number, 3);
     assert_eq!(t.lines[0].text, "call 0 0xc4000020 -> @ver");
     match &t.lines[2].directive {
-        Directive::Call { conduit, vcpu, func, args, pats } => {
+        Directive::Call {
+            conduit,
+            vcpu,
+            func,
+            args,
+            pats,
+        } => {
             assert_eq!(*conduit, Conduit::Hvc);
             assert_eq!(*vcpu, Value::Lit(1));
             assert_eq!(*func, Value::Lit(0xc400_0021));
@@ -57,17 +63,31 @@ call 1 0xc4000025 0                       # COMPLETE\n");
 
 #[test]
 fn vm_keys_and_defaults() {
-    let t = ok("vm vcpus=4 smccc=1.2 sdei=off sdei_private_slots=3 sdei_shared_slots=0x10 pvtime=off \
+    let t = ok(
+        "vm vcpus=4 smccc=1.2 sdei=off sdei_private_slots=3 sdei_shared_slots=0x10 pvtime=off \
                 pvtime_ipa=0x9000000 lpt=on lpt_ipa=0x9010000 native_hz=100000000 pv_hz=1_000_000_000 \
-                mem=0x40000000:0x1000_0000,0x9000000:0x20000 features=ssbs,bti\n");
+                mem=0x40000000:0x1000_0000,0x9000000:0x20000 features=ssbs,bti\n",
+    );
     let s = &t.spec;
     assert_eq!(s.smccc.map(|v| v.to_word()), Some(0x10002));
     assert_eq!(s.sdei, None);
-    assert_eq!((s.sdei_private_slots, s.sdei_shared_slots), (Some(3), Some(16)));
+    assert_eq!(
+        (s.sdei_private_slots, s.sdei_shared_slots),
+        (Some(3), Some(16))
+    );
     assert!(!s.pvtime && s.lpt);
-    assert_eq!((s.pvtime_ipa, s.lpt_ipa), (Some(0x900_0000), Some(0x901_0000)));
+    assert_eq!(
+        (s.pvtime_ipa, s.lpt_ipa),
+        (Some(0x900_0000), Some(0x901_0000))
+    );
     assert_eq!((s.native_hz, s.pv_hz), (100_000_000, 1_000_000_000));
-    assert_eq!(s.mem[1], MemRegion { base: 0x900_0000, size: 0x2_0000 });
+    assert_eq!(
+        s.mem[1],
+        MemRegion {
+            base: 0x900_0000,
+            size: 0x2_0000
+        }
+    );
     assert!(s.features.ssbs && s.features.bti && !s.features.pan);
     let d = ok("vm vcpus=1 sdei=1.0\n");
     assert_eq!(d.spec.sdei, Some(SdeiVersion::V1_0));
@@ -76,7 +96,9 @@ fn vm_keys_and_defaults() {
 
 #[test]
 fn events_are_folded_into_the_spec() {
-    let t = ok("vm vcpus=1\nevent 5 shared critical\nevent 0x40000000 private normal\nset 0 x0=1\nevent 6 private normal\ncall 0 1\n");
+    let t = ok(
+        "vm vcpus=1\nevent 5 shared critical\nevent 0x40000000 private normal\nset 0 x0=1\nevent 6 private normal\ncall 0 1\n",
+    );
     assert_eq!(t.spec.events.len(), 3);
     assert_eq!(t.spec.events[0].scope, EventScope::Shared);
     assert_eq!(t.spec.events[0].priority, EventPriority::Critical);
@@ -93,14 +115,31 @@ fn every_directive_form_parses() {
         mem 0x40000000 u8 = 255\nmem 0x40000000 u16 = -1\nmem @cap+8 u64 == 0/0xff\n\
         snapshot s1\nrestore s1\nrestore s1 vcpus=3 pv_hz=1 -> error\nrestore s1 -> ok\n");
     assert_eq!(t.lines.len(), 18);
-    assert!(matches!(t.lines[4].directive, Directive::Delivered { on: DeliveredOn::Any, .. }));
-    assert!(matches!(t.lines[12].directive, Directive::MemWrite { width: Width::U16, value: Value::Lit(u64::MAX), .. }));
-    assert!(matches!(&t.lines[16].directive, Directive::Restore { expect_ok: false, overrides, .. } if overrides.len() == 2));
+    assert!(matches!(
+        t.lines[4].directive,
+        Directive::Delivered {
+            on: DeliveredOn::Any,
+            ..
+        }
+    ));
+    assert!(matches!(
+        t.lines[12].directive,
+        Directive::MemWrite {
+            width: Width::U16,
+            value: Value::Lit(u64::MAX),
+            ..
+        }
+    ));
+    assert!(
+        matches!(&t.lines[16].directive, Directive::Restore { expect_ok: false, overrides, .. } if overrides.len() == 2)
+    );
 }
 
 #[test]
 fn comments_blank_lines_tabs_and_crlf_are_ignored() {
-    let t = ok("\n   # only a comment\n\tvm\tvcpus=1   # trailing\r\n\r\n\tset 0\tx0=1#glued comment\r\n");
+    let t = ok(
+        "\n   # only a comment\n\tvm\tvcpus=1   # trailing\r\n\r\n\tset 0\tx0=1#glued comment\r\n",
+    );
     assert_eq!(t.lines.len(), 1);
     assert_eq!(t.lines[0].number, 5);
 }
@@ -162,24 +201,56 @@ fn bad_numbers_are_malformed() {
     bad("vm vcpus=1\ncall 0 0x\n", 2, "bad number `0x`");
     bad("vm vcpus=1\ncall 0 12ab\n", 2, "bad number");
     bad("vm vcpus=1\ncall 0 0x1_0000_0000_0000_0000\n", 2, "64 bits");
-    bad("vm vcpus=1\ncall 0 -0x8000000000000001\n", 2, "signed 64-bit");
+    bad(
+        "vm vcpus=1\ncall 0 -0x8000000000000001\n",
+        2,
+        "signed 64-bit",
+    );
 }
 
 #[test]
 fn event_forms_are_checked() {
-    bad("vm vcpus=1\nevent 5 global normal\n", 2, "`private` or `shared`");
-    bad("vm vcpus=1\nevent 5 private urgent\n", 2, "`normal` or `critical`");
+    bad(
+        "vm vcpus=1\nevent 5 global normal\n",
+        2,
+        "`private` or `shared`",
+    );
+    bad(
+        "vm vcpus=1\nevent 5 private urgent\n",
+        2,
+        "`normal` or `critical`",
+    );
     bad("vm vcpus=1\nevent 5 private\n", 2, "usage: event NUM");
-    bad("vm vcpus=1\nevent 0x100000000 private normal\n", 2, "32 bits");
-    bad("vm vcpus=1\nevent 0 private normal\n", 2, "event 0 always exists");
-    bad("vm vcpus=1\nevent 3 private normal\nevent 3 shared normal\n", 3, "declared twice");
+    bad(
+        "vm vcpus=1\nevent 0x100000000 private normal\n",
+        2,
+        "32 bits",
+    );
+    bad(
+        "vm vcpus=1\nevent 0 private normal\n",
+        2,
+        "event 0 always exists",
+    );
+    bad(
+        "vm vcpus=1\nevent 3 private normal\nevent 3 shared normal\n",
+        3,
+        "declared twice",
+    );
     bad("vm vcpus=1\nevent @x private normal\n", 2, "bad number");
 }
 
 #[test]
 fn event_after_the_server_is_used_is_malformed() {
-    bad("vm vcpus=1\ncall 0 0x80000000\nevent 5 private normal\n", 3, "line 2");
-    bad("vm vcpus=1\nsnapshot a\nevent 5 private normal\n", 3, "before the server is first used");
+    bad(
+        "vm vcpus=1\ncall 0 0x80000000\nevent 5 private normal\n",
+        3,
+        "line 2",
+    );
+    bad(
+        "vm vcpus=1\nsnapshot a\nevent 5 private normal\n",
+        3,
+        "before the server is first used",
+    );
 }
 
 #[test]
@@ -196,14 +267,26 @@ fn call_forms_are_checked() {
     bad("vm vcpus=1\ncall 0\n", 2, "usage: call");
     bad("vm vcpus=1\ncall 0 1 ->\n", 2, "at least one pattern");
     bad("vm vcpus=1\ncall 0 1 -> 1 2 3 4 5\n", 2, "at most x0..x3");
-    bad(&format!("vm vcpus=1\ncall 0 1{}\n", " 0".repeat(18)), 2, "at most 17");
+    bad(
+        &format!("vm vcpus=1\ncall 0 1{}\n", " 0".repeat(18)),
+        2,
+        "at most 17",
+    );
     bad("vm vcpus=1\nsmc 0 1 -> x\n", 2, "a pattern is");
-    bad("vm vcpus=1\ncall 0 1 -> 1|\n", 2, "empty pattern alternative");
+    bad(
+        "vm vcpus=1\ncall 0 1 -> 1|\n",
+        2,
+        "empty pattern alternative",
+    );
 }
 
 #[test]
 fn vcpu_out_of_range_is_malformed() {
-    bad("vm vcpus=2\ncall 2 0x80000000\n", 2, "vCPU 2 does not exist");
+    bad(
+        "vm vcpus=2\ncall 2 0x80000000\n",
+        2,
+        "vCPU 2 does not exist",
+    );
     bad("vm vcpus=2\nexpect 5 x0=0\n", 2, "vCPU 5");
     // A restore overriding vcpus widens what a trace may name.
     ok("vm vcpus=2\nsnapshot s\nrestore s vcpus=4 -> error\nexpect 3 x0=0\n");
@@ -222,7 +305,11 @@ fn variables_must_be_captured_before_use() {
 #[test]
 fn delivered_forms_are_checked() {
     bad("vm vcpus=1\ndelivered 0\n", 2, "usage: delivered");
-    bad("vm vcpus=1\ndelivered any none\n", 2, "`delivered any` takes an event");
+    bad(
+        "vm vcpus=1\ndelivered any none\n",
+        2,
+        "`delivered any` takes an event",
+    );
     bad("vm vcpus=1\ndelivered 0 0x100000000\n", 2, "32 bits");
 }
 
@@ -236,7 +323,11 @@ fn irq_forms_are_checked() {
 #[test]
 fn raise_forms_are_checked() {
     bad("vm vcpus=1\nraise 5 0\n", 2, "event 5 is not declared");
-    bad("vm vcpus=1\nevent 5 private normal\nraise 5\n", 3, "private");
+    bad(
+        "vm vcpus=1\nevent 5 private normal\nraise 5\n",
+        3,
+        "private",
+    );
     bad("vm vcpus=1\nraise 0\n", 2, "private");
     bad("vm vcpus=1\nraise\n", 2, "usage: raise");
     ok("vm vcpus=2\nevent 6 shared normal\nraise 6\nraise 6 1\nraise 0 1\n");
@@ -253,7 +344,11 @@ fn vcpu_reset_and_steal_forms_are_checked() {
 fn mem_forms_are_checked() {
     bad("vm vcpus=1\nmem 0x40000000 u128 = 1\n", 2, "not a width");
     bad("vm vcpus=1\nmem 0x40000000 u8 := 1\n", 2, "usage: mem");
-    bad("vm vcpus=1\nmem 0x40000000 u8 = 256\n", 2, "does not fit in 8 bits");
+    bad(
+        "vm vcpus=1\nmem 0x40000000 u8 = 256\n",
+        2,
+        "does not fit in 8 bits",
+    );
     bad("vm vcpus=1\nmem 0x40000000 u16 = -0x8001\n", 2, "16 bits");
     bad("vm vcpus=1\nmem 0x40000000 u8\n", 2, "usage: mem");
 }
@@ -264,8 +359,16 @@ fn snapshot_and_restore_forms_are_checked() {
     bad("vm vcpus=1\nsnapshot ../x\n", 2, "bad snapshot name");
     bad("vm vcpus=1\nsnapshot .hidden\n", 2, "bad snapshot name");
     bad("vm vcpus=1\nrestore s\n", 2, "no `snapshot s`");
-    bad("vm vcpus=1\nsnapshot s\nrestore s -> maybe\n", 3, "`-> ok` or `-> error`");
-    bad("vm vcpus=1\nsnapshot s\nrestore s cores=2\n", 3, "unknown key");
+    bad(
+        "vm vcpus=1\nsnapshot s\nrestore s -> maybe\n",
+        3,
+        "`-> ok` or `-> error`",
+    );
+    bad(
+        "vm vcpus=1\nsnapshot s\nrestore s cores=2\n",
+        3,
+        "unknown key",
+    );
     bad("vm vcpus=1\nsnapshot s\nrestore\n", 3, "usage: restore");
 }
 

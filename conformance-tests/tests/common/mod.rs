@@ -75,15 +75,27 @@ impl Target for Mock {
         Mock::new(spec, mpidrs, mem)
     }
 
-    fn restore(spec: &VmSpec, mpidrs: &[u64], mem: Arc<SimMemory>, snap: &[u8]) -> Result<Self, TargetError> {
+    fn restore(
+        spec: &VmSpec,
+        mpidrs: &[u64],
+        mem: Arc<SimMemory>,
+        snap: &[u8],
+    ) -> Result<Self, TargetError> {
         let mut m = Mock::new(spec, mpidrs, mem)?;
-        let text = std::str::from_utf8(snap).map_err(|_| TargetError("not a mock snapshot".into()))?;
+        let text =
+            std::str::from_utf8(snap).map_err(|_| TargetError("not a mock snapshot".into()))?;
         let mut parts = text.split(';');
-        let n: usize = parts.next().and_then(|s| s.parse().ok()).ok_or(TargetError("bad".into()))?;
+        let n: usize = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or(TargetError("bad".into()))?;
         if n != spec.vcpus as usize {
             return Err(TargetError(format!("vCPU count {n} != {}", spec.vcpus)));
         }
-        m.calls = parts.next().and_then(|s| s.parse().ok()).ok_or(TargetError("bad".into()))?;
+        m.calls = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or(TargetError("bad".into()))?;
         Ok(m)
     }
 
@@ -91,12 +103,17 @@ impl Target for Mock {
         self.calls += 1;
         let x = &call.x;
         Ok(match x[0] {
-            VERSION => Outcome::reply(Reply::x0(self.spec.smccc.unwrap_or_default().to_word().into())),
+            VERSION => Outcome::reply(Reply::x0(
+                self.spec.smccc.unwrap_or_default().to_word().into(),
+            )),
             ECHO => Outcome::reply(Reply::x0_3([x[1].wrapping_add(1), x[2], x[3], 0xdd])),
             QUEUE => {
                 let target = x[2] as u32;
                 self.slot(VcpuIndex(target))?.push(x[1] as u32);
-                Outcome { reply: Reply::x0(0), kicks: kick(target) }
+                Outcome {
+                    reply: Reply::x0(0),
+                    kicks: kick(target),
+                }
             }
             RESTORE => {
                 let mut regs = [0; CALL_REGS];
@@ -107,19 +124,32 @@ impl Target for Mock {
                     x: regs,
                     pc: x[1],
                     pstate: x[2],
-                    el1: Some(El1Regs { elr: x[3], spsr: x[4] }),
+                    el1: Some(El1Regs {
+                        elr: x[3],
+                        spsr: x[4],
+                    }),
                 }))
             }
             NOTHING => Outcome::reply(Reply::Nothing),
-            BAD_COUNT => Outcome::reply(Reply::Return { regs: [0; CALL_REGS], count: 0 }),
-            KICK => Outcome { reply: Reply::x0(0), kicks: kick(x[1] as u32) },
+            BAD_COUNT => Outcome::reply(Reply::Return {
+                regs: [0; CALL_REGS],
+                count: 0,
+            }),
+            KICK => Outcome {
+                reply: Reply::x0(0),
+                kicks: kick(x[1] as u32),
+            },
             SMC32_WIDE => Outcome::reply(Reply::x0(0xffff_ffff_0000_0005)),
             BROKEN => return Err(TargetError(format!("{vcpu} broke"))),
             _ => Outcome::not_supported(),
         })
     }
 
-    fn take_delivery(&mut self, vcpu: VcpuIndex, i: &Interrupted) -> Result<Option<Delivery>, TargetError> {
+    fn take_delivery(
+        &mut self,
+        vcpu: VcpuIndex,
+        i: &Interrupted,
+    ) -> Result<Option<Delivery>, TargetError> {
         let q = self.slot(vcpu)?;
         if q.is_empty() {
             return Ok(None);
@@ -138,13 +168,21 @@ impl Target for Mock {
             event,
             x: [event as u64, 0xa11, i.pc, i.pstate],
             pc: 0xe000 + event as u64,
-            pstate: 0x3c5 | (i.sctlr_el1 & 0x80_0000 == 0) as u64 * (1 << 22),
+            // PAN (bit 22) is forced on when SCTLR_EL1.SPAN is clear.
+            pstate: if i.sctlr_el1 & 0x80_0000 == 0 {
+                0x3c5 | 1 << 22
+            } else {
+                0x3c5
+            },
             kicks,
         }))
     }
 
     fn raise(&mut self, event: u32, vcpu: Option<VcpuIndex>) -> Result<Kicks, TargetError> {
-        let shared = self.spec.event(event).is_some_and(|e| e.scope == EventScope::Shared);
+        let shared = self
+            .spec
+            .event(event)
+            .is_some_and(|e| e.scope == EventScope::Shared);
         let v = match (shared, vcpu) {
             (true, _) => VcpuIndex(self.spec.vcpus - 1),
             (false, Some(v)) => v,
@@ -154,7 +192,11 @@ impl Target for Mock {
             return Err(TargetError("event 99 is refused".into()));
         }
         self.slot(v)?.push(event);
-        Ok(if shared { Kicks::none().tap_all() } else { kick(v.0) })
+        Ok(if shared {
+            Kicks::none().tap_all()
+        } else {
+            kick(v.0)
+        })
     }
 
     fn irq(&mut self, intid: u32, vcpu: Option<VcpuIndex>) -> Result<Kicks, TargetError> {
@@ -172,7 +214,10 @@ impl Target for Mock {
     }
 
     fn steal(&mut self, vcpu: VcpuIndex, ns: u64) -> Result<(), TargetError> {
-        let s = self.steal.get_mut(vcpu.get()).ok_or(TargetError("no vcpu".into()))?;
+        let s = self
+            .steal
+            .get_mut(vcpu.get())
+            .ok_or(TargetError("no vcpu".into()))?;
         *s = s.wrapping_add(ns);
         let total = *s;
         if let Some(base) = self.spec.pvtime_ipa {
