@@ -302,7 +302,10 @@ impl<'t, T: Target> Engine<'t, T> {
                 }
                 self.note(|| format!("{} ok", line.text));
             }
-            Directive::Delivered { on, event } => self.delivered_check(on, event.as_ref())?,
+            Directive::Delivered { on, event } => {
+                self.delivered_check(on, event.as_ref())?;
+                self.note(|| format!("{} ok", line.text));
+            }
             Directive::Irq { intid, vcpu } => {
                 let intid = self.resolve_u32(intid, "INTID")?;
                 let v = vcpu.as_ref().map(|v| self.vcpu_index(v)).transpose()?;
