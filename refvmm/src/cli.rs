@@ -1,0 +1,178 @@
+//! Command-line options.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The arm64 `Image`.
+    pub kernel: PathBuf,
+    /// The initrd, if any.
+    pub initrd: Option<PathBuf>,
+    /// The kernel command line.
+    pub cmdline: String,
+    /// Number of vCPUs.
+    pub vcpus: u32,
+    /// RAM in MiB.
+    pub mem_mib: u64,
+    /// Raise `raise_event` on every vCPU this often.
+    pub raise_every: Option<Duration>,
+    /// The SDEI event the control path raises (0: signalled, else a
+    /// declared platform event).
+    pub raise_event: u32,
+    /// Pause, snapshot, restore and resume fwcall this long after start.
+    pub snapshot_at: Option<Duration>,
+    /// Kick every vCPU this often so its stolen time is accounted even when
+    /// the guest does not exit (0: only at exits).
+    pub steal_refresh: Duration,
+    /// Stop the VM after this long (a safety net for tests).
+    pub timeout: Option<Duration>,
+    /// Serve SDEI (and describe it in the device tree).
+    pub sdei: bool,
+}
+
+/// The default command line: the 8250 early console, kept after boot.
+pub const DEFAULT_CMDLINE: &str = "earlycon=uart8250,mmio,0x9000000 keep_bootcon console=ttyS0 rdinit=/init";
+
+/// Usage text.
+pub const USAGE: &str = "usage: fwcall-refvmm --kernel IMAGE [--initrd FILE] [--cmdline STR] [--vcpus N (2)] \
+[--mem MIB (256)] [--raise-every MS] [--raise-event N (0)] [--snapshot-at MS] [--steal-refresh MS (10)] \
+[--timeout S] [--no-sdei]\n\
+signals: SIGUSR1 raises the event once on every vCPU; SIGUSR2 snapshots and restores fwcall";
+
+/// A command line that cannot be run.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CliError {
+    /// Unknown flag.
+    #[error("unknown option `{0}`\n{USAGE}")]
+    Unknown(String),
+    /// Flag without its value.
+    #[error("`{0}` needs a value\n{USAGE}")]
+    Missing(String),
+    /// A value that does not parse.
+    #[error("`{flag}`: `{value}` is not a valid number\n{USAGE}")]
+    Bad {
+        /// The flag.
+        flag: String,
+        /// The value.
+        value: String,
+    },
+    /// No kernel.
+    #[error("--kernel is required\n{USAGE}")]
+    NoKernel,
+    /// vCPU count outside the layout.
+    #[error("--vcpus must be 1..={max}, not {got}")]
+    Vcpus {
+        /// Given.
+        got: u32,
+        /// Most the layout allows.
+        max: u32,
+    },
+    /// Too little memory for Linux plus the device tree.
+    #[error("--mem must be at least 16 MiB and at most 65536, not {0}")]
+    Mem(u64),
+}
+
+fn number(flag: &str, value: &str) -> Result<u64, CliError> {
+    let parsed = match value.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => value.parse(),
+    };
+    parsed.map_err(|_| CliError::Bad { flag: flag.into(), value: value.into() })
+}
+
+/// Parses the arguments after the program name.
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, CliError> {
+    let mut o = Options {
+        kernel: PathBuf::new(),
+        initrd: None,
+        cmdline: DEFAULT_CMDLINE.into(),
+        vcpus: 2,
+        mem_mib: 256,
+        raise_every: None,
+        raise_event: 0,
+        snapshot_at: None,
+        steal_refresh: Duration::from_millis(10),
+        timeout: None,
+        sdei: true,
+    };
+    let mut kernel = None;
+    let mut it = args.into_iter();
+    while let Some(flag) = it.next() {
+        if flag == "--no-sdei" {
+            o.sdei = false;
+            continue;
+        }
+        let mut value = || it.next().ok_or_else(|| CliError::Missing(flag.clone()));
+        match flag.as_str() {
+            "--kernel" => kernel = Some(PathBuf::from(value()?)),
+            "--initrd" => o.initrd = Some(PathBuf::from(value()?)),
+            "--cmdline" => o.cmdline = value()?,
+            "--vcpus" => {
+                let n = number(&flag, &value()?)?;
+                o.vcpus = u32::try_from(n).unwrap_or(u32::MAX);
+            }
+            "--mem" => o.mem_mib = number(&flag, &value()?)?,
+            "--raise-every" => o.raise_every = Some(Duration::from_millis(number(&flag, &value()?)?)),
+            "--raise-event" => {
+                let v = value()?;
+                o.raise_event = u32::try_from(number(&flag, &v)?).map_err(|_| CliError::Bad { flag, value: v })?;
+            }
+            "--snapshot-at" => o.snapshot_at = Some(Duration::from_millis(number(&flag, &value()?)?)),
+            "--steal-refresh" => o.steal_refresh = Duration::from_millis(number(&flag, &value()?)?),
+            "--timeout" => o.timeout = Some(Duration::from_secs(number(&flag, &value()?)?)),
+            _ => return Err(CliError::Unknown(flag)),
+        }
+    }
+    o.kernel = kernel.ok_or(CliError::NoKernel)?;
+    let max = crate::layout::MAX_VCPUS;
+    if o.vcpus == 0 || o.vcpus > max {
+        return Err(CliError::Vcpus { got: o.vcpus, max });
+    }
+    if !(16..=65536).contains(&o.mem_mib) {
+        return Err(CliError::Mem(o.mem_mib));
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn defaults_give_two_vcpus_256_mib_and_the_earlycon_cmdline() {
+        let o = parse(args("--kernel /k")).unwrap();
+        assert_eq!((o.vcpus, o.mem_mib, o.sdei), (2, 256, true));
+        assert!(o.cmdline.contains("earlycon=uart8250,mmio,0x9000000"));
+        assert_eq!(o.raise_every, None);
+    }
+
+    #[test]
+    fn every_flag_parses() {
+        let o = parse(args(
+            "--kernel /k --initrd /i --vcpus 3 --mem 512 --raise-every 50 --raise-event 0x100 --snapshot-at 2000 --steal-refresh 0 --timeout 60 --no-sdei",
+        ))
+        .unwrap();
+        assert_eq!(o.initrd, Some(PathBuf::from("/i")));
+        assert_eq!((o.vcpus, o.mem_mib, o.raise_event, o.sdei), (3, 512, 0x100, false));
+        assert_eq!(o.raise_every, Some(Duration::from_millis(50)));
+        assert_eq!(o.snapshot_at, Some(Duration::from_secs(2)));
+        assert_eq!(o.steal_refresh, Duration::ZERO);
+        assert_eq!(o.timeout, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn bad_command_lines_say_what_is_wrong() {
+        assert_eq!(parse(args("")), Err(CliError::NoKernel));
+        assert_eq!(parse(args("--kernel")), Err(CliError::Missing("--kernel".into())));
+        assert!(matches!(parse(args("--kernel /k --vcpus x")), Err(CliError::Bad { .. })));
+        assert!(matches!(parse(args("--kernel /k --vcpus 0")), Err(CliError::Vcpus { .. })));
+        assert!(matches!(parse(args("--kernel /k --mem 1")), Err(CliError::Mem(1))));
+        assert!(matches!(parse(args("--bogus")), Err(CliError::Unknown(_))));
+    }
+}

@@ -1,0 +1,85 @@
+//! Counts for the final report: calls served per function, events
+//! delivered, kicks, stolen time per vCPU.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fwcall::{FunctionId, ids};
+
+/// Shared by every vCPU thread. The maps take a lock, which is fine in a
+/// VMM's exit path (fwcall's own hot paths never lock).
+#[derive(Debug, Default)]
+pub struct Stats {
+    calls: Mutex<BTreeMap<u32, u64>>,
+    events: Mutex<BTreeMap<u32, u64>>,
+    kicks: AtomicU64,
+    raised: AtomicU64,
+}
+
+impl Stats {
+    /// One call served.
+    pub fn call(&self, fid: FunctionId) {
+        if let Ok(mut m) = self.calls.lock() {
+            *m.entry(fid.raw()).or_default() += 1;
+        }
+    }
+
+    /// One SDEI handler entered.
+    pub fn delivered(&self, event: u32) {
+        if let Ok(mut m) = self.events.lock() {
+            *m.entry(event).or_default() += 1;
+        }
+    }
+
+    /// `n` kicks sent.
+    pub fn kicked(&self, n: u64) {
+        self.kicks.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// One raise issued by the control path.
+    pub fn raised(&self) {
+        self.raised.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls served for `fid`.
+    pub fn calls_of(&self, fid: FunctionId) -> u64 {
+        self.calls.lock().map(|m| m.get(&fid.raw()).copied().unwrap_or(0)).unwrap_or(0)
+    }
+
+    /// Deliveries of `event`.
+    pub fn deliveries_of(&self, event: u32) -> u64 {
+        self.events.lock().map(|m| m.get(&event).copied().unwrap_or(0)).unwrap_or(0)
+    }
+
+    /// The one-line report: `fwcall-report calls=NAME:N,... events=EV:N,...
+    /// raised=N kicks=N stolen_ns=N,N,...`.
+    pub fn report(&self, stolen_ns: &[u64]) -> String {
+        let mut s = String::from("fwcall-report calls=");
+        if let Ok(m) = self.calls.lock() {
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(fid, n)| match ids::name(FunctionId(*fid)) {
+                    Some(name) => format!("{name}:{n}"),
+                    None => format!("{fid:#010x}:{n}"),
+                })
+                .collect();
+            s.push_str(&parts.join(","));
+        }
+        s.push_str(" events=");
+        if let Ok(m) = self.events.lock() {
+            let parts: Vec<String> = m.iter().map(|(e, n)| format!("{e:#x}:{n}")).collect();
+            s.push_str(&parts.join(","));
+        }
+        let stolen: Vec<String> = stolen_ns.iter().map(u64::to_string).collect();
+        let _ = write!(
+            s,
+            " raised={} kicks={} stolen_ns={}",
+            self.raised.load(Ordering::Relaxed),
+            self.kicks.load(Ordering::Relaxed),
+            stolen.join(",")
+        );
+        s
+    }
+}
