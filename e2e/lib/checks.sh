@@ -1,0 +1,194 @@
+# shellcheck shell=bash
+# The five checks of issue 7, read from one normalized transcript: the L1
+# console, which carries the VMM's output, which carries the L2 console.
+# Guest lines start with E2E-, the VMM's with "VMM " (VMM-INTERFACE.md).
+# Each check prints one PASS/FAIL line; the caller counts them.
+
+passed=0
+failed=0
+verdict() { # verdict OK NAME DETAIL
+  if [ "$1" = 1 ]; then
+    printf 'PASS %s: %s\n' "$2" "$3"
+    passed=$((passed + 1))
+  else
+    printf 'FAIL %s: %s\n' "$2" "$3"
+    failed=$((failed + 1))
+  fi
+}
+
+# normalize RAW OUT: strip carriage returns and kernel timestamps.
+normalize() {
+  tr -d '\r' <"$1" | sed -E 's/^\[ *[0-9]+\.[0-9]+\] //' >"$2"
+}
+
+# field LINE KEY: the value of KEY=value in LINE.
+field() { sed -nE "s/.*(^| )$2=([^ ]*).*/\\2/p" <<<"$1" | head -n 1; }
+# first PATTERN: the first transcript line matching the extended regex.
+first() { grep -aE -m 1 -- "$1" "$log" || true; }
+# line_no PATTERN: its line number (0 when absent).
+line_no() { local n; n=$(grep -anE -m 1 -- "$1" "$log" | cut -d: -f1); echo "${n:-0}"; }
+# vmm_report VCPU KEY: a figure from the VMM's exit report.
+vmm_report() { field "$(first "^VMM report vcpu=$1 ")" "$2"; }
+
+# Check 1: Linux detected SDEI, with the version fwcall serves.
+check_sdei_detected() {
+  local seen served got want
+  seen=$(first '^E2E-DMESG sdei: SDEIv[0-9]+\.[0-9]+ \(0x[0-9a-f]+\) detected')
+  served=$(first '^VMM sdei-version ')
+  if [ -z "$seen" ]; then
+    verdict 0 sdei-detected "the guest kernel did not report SDEI as detected"
+    return
+  fi
+  got=$(sed -E 's/.*SDEIv([0-9]+)\.([0-9]+) \((0x[0-9a-f]+)\).*/\1.\2 \3/' <<<"$seen")
+  if [ -z "$served" ]; then
+    verdict 0 sdei-detected "guest saw SDEIv$got but the VMM did not state the version it serves"
+    return
+  fi
+  want="$(field "$served" major).$(field "$served" minor) $(field "$served" vendor)"
+  if [ "$got" = "$want" ]; then
+    verdict 1 sdei-detected "guest kernel detected SDEIv${got% *} (vendor ${got#* }), the version fwcall serves"
+  else
+    verdict 0 sdei-detected "guest detected '$got', fwcall serves '$want'"
+  fi
+}
+
+# USER_HZ tick of /proc/stat, in ns.
+tick_ns=10000000
+
+# Check 2: stolen time PV in use, and each CPU's steal column agrees with
+# what fwcall accounted to within one tick (beyond the column's rounding).
+check_pv_steal() {
+  local final cpu ticks ns lo hi ok=1 detail="" total=0
+  if [ -z "$(first '^E2E-DMESG arm-pv: using stolen time PV')" ]; then
+    verdict 0 pv-steal "the guest kernel did not say 'arm-pv: using stolen time PV'"
+    return
+  fi
+  final=$(first '^E2E-STEAL when=final ')
+  if [ -z "$final" ]; then
+    verdict 0 pv-steal "the guest never printed its final /proc/stat steal"
+    return
+  fi
+  for cpu in 0 1; do
+    ticks=$(field "$final" "cpu$cpu")
+    ns=$(vmm_report "$cpu" stolen-ns)
+    if [ -z "$ticks" ] || [ -z "$ns" ]; then
+      ok=0
+      detail="$detail cpu$cpu: guest='${ticks}' ticks, vmm='${ns}' ns;"
+      continue
+    fi
+    total=$((total + ticks))
+    # The column is floor(steal / tick) as of the CPU's last tick.
+    lo=$(((ticks - 1) * tick_ns))
+    hi=$(((ticks + 2) * tick_ns))
+    if [ "$ns" -lt "$lo" ] || [ "$ns" -gt "$hi" ]; then ok=0; fi
+    detail="$detail cpu$cpu guest ${ticks} ticks vs fwcall ${ns} ns;"
+  done
+  if [ "$ok" = 1 ] && [ "$total" -eq 0 ]; then
+    ok=0
+    detail="$detail no steal at all, so nothing was compared;"
+  fi
+  verdict "$ok" pv-steal "stolen time PV in use;${detail% ;}"
+}
+
+# suite_ok RUN: the module's delivery suite RUN ran and every test passed.
+suite_ok() {
+  local n_ok
+  n_ok=$(grep -acE "^E2E-SDEI-TEST run=$1 .*result=ok" "$log" || true)
+  [ -n "$(first "^E2E-SDEI-SUITE run=$1 failures=0$")" ] && [ "$n_ok" -ge 8 ]
+}
+suite_failures() { { grep -aE "^E2E-SDEI-TEST run=$1 .*result=FAIL" "$log" || true; } | sed 's/^E2E-SDEI-TEST //' | tr '\n' ';'; }
+
+# Check 3: SDEI event 0 delivered to the stock driver's handler, by the VMM
+# and by SDEI_EVENT_SIGNAL across CPUs, with IRQs masked and unmasked;
+# handler counts match the VMM's COMPLETE / COMPLETE_AND_RESUME counts.
+check_sdei_delivery() {
+  local ok=1 detail cpu g v key gc=0 gr=0
+  if [ -z "$(first '^E2E-SDEI-REGISTER ret=0$')" ] || [ -z "$(first '^E2E-SDEI-ENABLE ret=0$')" ]; then
+    verdict 0 sdei-delivery "event 0 was not registered and enabled: $(first '^E2E-SDEI-(REGISTER|ENABLE)')"
+    return
+  fi
+  if ! suite_ok load; then
+    verdict 0 sdei-delivery "delivery suite failed: $(suite_failures load)"
+    return
+  fi
+  detail="8/8 delivery tests;"
+  for cpu in 0 1; do
+    g=$(first "^E2E-SDEI-COUNTS when=final cpu=$cpu ")
+    if [ -z "$g" ] || [ -z "$(first "^VMM report vcpu=$cpu ")" ]; then
+      ok=0
+      detail="$detail cpu$cpu: final counts missing (guest '${g:+yes}', vmm '$(first "^VMM report vcpu=$cpu ")');"
+      continue
+    fi
+    for key in handled:deliveries complete:complete resume:resume; do
+      v=$(vmm_report "$cpu" "${key#*:}")
+      [ "$(field "$g" "${key%%:*}")" = "$v" ] || ok=0
+    done
+    gc=$((gc + $(field "$g" complete)))
+    gr=$((gr + $(field "$g" resume)))
+    detail="$detail cpu$cpu guest handled/complete/resume $(field "$g" handled)/$(field "$g" complete)/$(field "$g" resume) vmm $(vmm_report "$cpu" deliveries)/$(vmm_report "$cpu" complete)/$(vmm_report "$cpu" resume);"
+  done
+  if [ "$gc" -eq 0 ] || [ "$gr" -eq 0 ]; then
+    ok=0
+    detail="$detail COMPLETE and COMPLETE_AND_RESUME must both be exercised;"
+  fi
+  verdict "$ok" sdei-delivery "${detail% ;}"
+}
+
+# Check 4: CPU1 offline and online, and the shutdown, with every SDEI call
+# answered without error.
+check_hotplug_shutdown() {
+  local ok=1 detail="" errors
+  [ -n "$(first '^E2E-HOTPLUG op=offline rc=0 online=0$')" ] || { ok=0; detail="$detail cpu1 offline failed: $(first '^E2E-HOTPLUG op=offline');"; }
+  [ -n "$(first '^E2E-HOTPLUG op=online rc=0 online=0-1$')" ] || { ok=0; detail="$detail cpu1 online failed: $(first '^E2E-HOTPLUG op=online');"; }
+  suite_ok after-hotplug || { ok=0; detail="$detail delivery after hotplug failed: $(suite_failures after-hotplug);"; }
+  [ -n "$(first '^E2E-L2-POWEROFF')" ] || { ok=0; detail="$detail the guest never reached poweroff;"; }
+  [ -n "$(first '^VMM exit reason=shutdown')" ] || { ok=0; detail="$detail VMM exit: '$(first '^VMM exit ')';"; }
+  errors=$(grep -ac '^VMM sdei-error ' "$log" || true)
+  if [ "$errors" -gt 0 ]; then
+    ok=0
+    detail="$detail $errors SDEI calls failed, first: $(first '^VMM sdei-error ');"
+  fi
+  [ "$ok" = 1 ] && detail=" cpu1 offline+online, delivery again on both CPUs, guest powered off, no SDEI call answered with an error;"
+  verdict "$ok" hotplug-shutdown "${detail% ;}"
+}
+
+steal_sum() { # steal_sum WHEN: total steal ticks of that guest reading
+  local l
+  l=$(first "^E2E-STEAL when=$1 ")
+  [ -n "$l" ] || { echo -1; return; }
+  echo $(($(field "$l" cpu0) + $(field "$l" cpu1)))
+}
+
+# Check 5: a live snapshot mid-run; the guest keeps working (delivery suite
+# passes again) and steal keeps counting.
+check_snapshot() {
+  local ok=1 detail="" taken restored post pre after
+  taken=$(line_no '^VMM snapshot bytes=')
+  restored=$(line_no '^VMM snapshot restored')
+  post=$(line_no '^E2E-STEAL when=post-snapshot ')
+  if [ "$taken" = 0 ] || [ "$restored" = 0 ]; then
+    verdict 0 snapshot "the VMM did not report a snapshot and restore"
+    return
+  fi
+  [ "$restored" -gt "$taken" ] && [ "$post" -gt "$restored" ] ||
+    { ok=0; detail="$detail order: snapshot line $taken, restored line $restored, guest reading line $post;"; }
+  suite_ok after-snapshot || { ok=0; detail="$detail delivery after the snapshot failed: $(suite_failures after-snapshot);"; }
+  pre=$(steal_sum pre-snapshot)
+  after=$(steal_sum after-suite)
+  [ "$after" -gt "$pre" ] || { ok=0; detail="$detail steal did not grow after the snapshot ($pre -> $after ticks);"; }
+  [ "$ok" = 1 ] && detail=" $(field "$(first '^VMM snapshot bytes=')" bytes)-byte blob, in-handler=$(field "$(first '^VMM snapshot bytes=')" in-handler); delivery suite passes after restore; steal $pre -> $after ticks;"
+  verdict "$ok" snapshot "${detail% ;}"
+}
+
+# run_checks NORMALIZED_LOG (a check that trips over a missing line fails
+# itself, never the run: errexit is off in here)
+run_checks() {
+  log=$1
+  set +e
+  check_sdei_detected
+  check_pv_steal
+  check_sdei_delivery
+  check_hotplug_shutdown
+  check_snapshot
+  set -e
+}
