@@ -1,17 +1,20 @@
 # shellcheck shell=bash
 # The five checks of issue 7, read from one normalized transcript: the L1
 # console, which carries the VMM's output, which carries the L2 console.
-# Guest lines start with E2E-, the VMM's with "VMM " (VMM-INTERFACE.md).
+# Guest lines start with E2E-, the VMM's with fwcall- (VMM-INTERFACE.md).
 # Each check prints one PASS/FAIL line; the caller counts them.
 
 passed=0
 failed=0
 verdict() { # verdict OK NAME DETAIL
+  local detail=$3
+  detail=${detail# }
+  detail=${detail%;}
   if [ "$1" = 1 ]; then
-    printf 'PASS %s: %s\n' "$2" "$3"
+    printf 'PASS %s: %s\n' "$2" "$detail"
     passed=$((passed + 1))
   else
-    printf 'FAIL %s: %s\n' "$2" "$3"
+    printf 'FAIL %s: %s\n' "$2" "$detail"
     failed=$((failed + 1))
   fi
 }
@@ -27,14 +30,20 @@ field() { sed -nE "s/.*(^| )$2=([^ ]*).*/\\2/p" <<<"$1" | head -n 1; }
 first() { grep -aE -m 1 -- "$1" "$log" || true; }
 # line_no PATTERN: its line number (0 when absent).
 line_no() { local n; n=$(grep -anE -m 1 -- "$1" "$log" | cut -d: -f1); echo "${n:-0}"; }
-# vmm_report VCPU KEY: a figure from the VMM's exit report.
-vmm_report() { field "$(first "^VMM report vcpu=$1 ")" "$2"; }
+# report_count LIST NAME: N from the exit report's LIST=NAME:N,...
+report_count() {
+  local list
+  list=$(field "$(first '^fwcall-report ')" "$1")
+  tr ',' '\n' <<<"$list" | awk -F: -v n="$2" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }'
+}
+# stolen_ns VCPU: fwcall's stolen time for that vCPU from the exit report.
+stolen_ns() { field "$(first '^fwcall-report ')" stolen_ns | cut -d, -f$(($1 + 1)); }
 
 # Check 1: Linux detected SDEI, with the version fwcall serves.
 check_sdei_detected() {
   local seen served got want
   seen=$(first '^E2E-DMESG sdei: SDEIv[0-9]+\.[0-9]+ \(0x[0-9a-f]+\) detected')
-  served=$(first '^VMM sdei-version ')
+  served=$(first '^fwcall-sdei-version [0-9]+\.[0-9]+ vendor=0x[0-9a-f]+')
   if [ -z "$seen" ]; then
     verdict 0 sdei-detected "the guest kernel did not report SDEI as detected"
     return
@@ -44,7 +53,7 @@ check_sdei_detected() {
     verdict 0 sdei-detected "guest saw SDEIv$got but the VMM did not state the version it serves"
     return
   fi
-  want="$(field "$served" major).$(field "$served" minor) $(field "$served" vendor)"
+  want="$(cut -d' ' -f2 <<<"$served") $(field "$served" vendor)"
   if [ "$got" = "$want" ]; then
     verdict 1 sdei-detected "guest kernel detected SDEIv${got% *} (vendor ${got#* }), the version fwcall serves"
   else
@@ -70,7 +79,7 @@ check_pv_steal() {
   fi
   for cpu in 0 1; do
     ticks=$(field "$final" "cpu$cpu")
-    ns=$(vmm_report "$cpu" stolen-ns)
+    ns=$(stolen_ns "$cpu")
     if [ -z "$ticks" ] || [ -z "$ns" ]; then
       ok=0
       detail="$detail cpu$cpu: guest='${ticks}' ticks, vmm='${ns}' ns;"
@@ -100,9 +109,10 @@ suite_failures() { { grep -aE "^E2E-SDEI-TEST run=$1 .*result=FAIL" "$log" || tr
 
 # Check 3: SDEI event 0 delivered to the stock driver's handler, by the VMM
 # and by SDEI_EVENT_SIGNAL across CPUs, with IRQs masked and unmasked;
-# handler counts match the VMM's COMPLETE / COMPLETE_AND_RESUME counts.
+# handler counts match the VMM's deliveries and COMPLETE /
+# COMPLETE_AND_RESUME counts (the VMM counts per call, not per vCPU).
 check_sdei_delivery() {
-  local ok=1 detail cpu g v key gc=0 gr=0
+  local ok=1 detail cpu g gh=0 gc=0 gr=0 vh vc vr
   if [ -z "$(first '^E2E-SDEI-REGISTER ret=0$')" ] || [ -z "$(first '^E2E-SDEI-ENABLE ret=0$')" ]; then
     verdict 0 sdei-delivery "event 0 was not registered and enabled: $(first '^E2E-SDEI-(REGISTER|ENABLE)')"
     return
@@ -114,24 +124,28 @@ check_sdei_delivery() {
   detail="8/8 delivery tests;"
   for cpu in 0 1; do
     g=$(first "^E2E-SDEI-COUNTS when=final cpu=$cpu ")
-    if [ -z "$g" ] || [ -z "$(first "^VMM report vcpu=$cpu ")" ]; then
-      ok=0
-      detail="$detail cpu$cpu: final counts missing (guest '${g:+yes}', vmm '$(first "^VMM report vcpu=$cpu ")');"
-      continue
+    if [ -z "$g" ]; then
+      verdict 0 sdei-delivery "$detail the guest's final counts for cpu$cpu are missing"
+      return
     fi
-    for key in handled:deliveries complete:complete resume:resume; do
-      v=$(vmm_report "$cpu" "${key#*:}")
-      [ "$(field "$g" "${key%%:*}")" = "$v" ] || ok=0
-    done
+    gh=$((gh + $(field "$g" handled)))
     gc=$((gc + $(field "$g" complete)))
     gr=$((gr + $(field "$g" resume)))
-    detail="$detail cpu$cpu guest handled/complete/resume $(field "$g" handled)/$(field "$g" complete)/$(field "$g" resume) vmm $(vmm_report "$cpu" deliveries)/$(vmm_report "$cpu" complete)/$(vmm_report "$cpu" resume);"
   done
+  if [ -z "$(first '^fwcall-report ')" ]; then
+    verdict 0 sdei-delivery "$detail the VMM printed no fwcall-report"
+    return
+  fi
+  vh=$(report_count events 0x0)
+  vc=$(report_count calls SDEI_EVENT_COMPLETE)
+  vr=$(report_count calls SDEI_EVENT_COMPLETE_AND_RESUME)
+  [ "$gh" = "$vh" ] && [ "$gc" = "$vc" ] && [ "$gr" = "$vr" ] || ok=0
   if [ "$gc" -eq 0 ] || [ "$gr" -eq 0 ]; then
     ok=0
     detail="$detail COMPLETE and COMPLETE_AND_RESUME must both be exercised;"
   fi
-  verdict "$ok" sdei-delivery "${detail% ;}"
+  detail="$detail handled/COMPLETE/COMPLETE_AND_RESUME guest $gh/$gc/$gr, VMM $vh/$vc/$vr;"
+  verdict "$ok" sdei-delivery "$detail"
 }
 
 # Check 4: CPU1 offline and online, and the shutdown, with every SDEI call
@@ -142,14 +156,15 @@ check_hotplug_shutdown() {
   [ -n "$(first '^E2E-HOTPLUG op=online rc=0 online=0-1$')" ] || { ok=0; detail="$detail cpu1 online failed: $(first '^E2E-HOTPLUG op=online');"; }
   suite_ok after-hotplug || { ok=0; detail="$detail delivery after hotplug failed: $(suite_failures after-hotplug);"; }
   [ -n "$(first '^E2E-L2-POWEROFF')" ] || { ok=0; detail="$detail the guest never reached poweroff;"; }
-  [ -n "$(first '^VMM exit reason=shutdown')" ] || { ok=0; detail="$detail VMM exit: '$(first '^VMM exit ')';"; }
-  errors=$(grep -ac '^VMM sdei-error ' "$log" || true)
+  [ -n "$(first '^fwcall-report ')" ] && [ -n "$(first '^E2E-L1 vmm-exit rc=0$')" ] ||
+    { ok=0; detail="$detail the VMM did not end cleanly after SYSTEM_OFF ($(first '^E2E-L1 vmm-exit'));"; }
+  errors=$(grep -ac '^fwcall-sdei-error ' "$log" || true)
   if [ "$errors" -gt 0 ]; then
     ok=0
-    detail="$detail $errors SDEI calls failed, first: $(first '^VMM sdei-error ');"
+    detail="$detail $errors SDEI calls failed, first: $(first '^fwcall-sdei-error ');"
   fi
   [ "$ok" = 1 ] && detail=" cpu1 offline+online, delivery again on both CPUs, guest powered off, no SDEI call answered with an error;"
-  verdict "$ok" hotplug-shutdown "${detail% ;}"
+  verdict "$ok" hotplug-shutdown "$detail"
 }
 
 steal_sum() { # steal_sum WHEN: total steal ticks of that guest reading
@@ -162,22 +177,22 @@ steal_sum() { # steal_sum WHEN: total steal ticks of that guest reading
 # Check 5: a live snapshot mid-run; the guest keeps working (delivery suite
 # passes again) and steal keeps counting.
 check_snapshot() {
-  local ok=1 detail="" taken restored post pre after
-  taken=$(line_no '^VMM snapshot bytes=')
-  restored=$(line_no '^VMM snapshot restored')
+  local ok=1 detail="" asked restored post pre after
+  asked=$(line_no '^E2E-L1 snapshot-requested')
+  restored=$(line_no '^fwcall-snapshot bytes=[0-9]+ ')
   post=$(line_no '^E2E-STEAL when=post-snapshot ')
-  if [ "$taken" = 0 ] || [ "$restored" = 0 ]; then
-    verdict 0 snapshot "the VMM did not report a snapshot and restore"
+  if [ "$restored" = 0 ]; then
+    verdict 0 snapshot "the VMM did not report a snapshot and restore (asked: line $asked)"
     return
   fi
-  [ "$restored" -gt "$taken" ] && [ "$post" -gt "$restored" ] ||
-    { ok=0; detail="$detail order: snapshot line $taken, restored line $restored, guest reading line $post;"; }
+  [ "$restored" -gt "$asked" ] && [ "$post" -gt "$restored" ] ||
+    { ok=0; detail="$detail order: asked line $asked, restored line $restored, guest reading line $post;"; }
   suite_ok after-snapshot || { ok=0; detail="$detail delivery after the snapshot failed: $(suite_failures after-snapshot);"; }
   pre=$(steal_sum pre-snapshot)
   after=$(steal_sum after-suite)
   [ "$after" -gt "$pre" ] || { ok=0; detail="$detail steal did not grow after the snapshot ($pre -> $after ticks);"; }
-  [ "$ok" = 1 ] && detail=" $(field "$(first '^VMM snapshot bytes=')" bytes)-byte blob, in-handler=$(field "$(first '^VMM snapshot bytes=')" in-handler); delivery suite passes after restore; steal $pre -> $after ticks;"
-  verdict "$ok" snapshot "${detail% ;}"
+  [ "$ok" = 1 ] && detail=" $(field "$(first '^fwcall-snapshot ')" bytes)-byte blob, in-handler=$(field "$(first '^fwcall-snapshot ')" in-handler); delivery suite passes after restore; steal $pre -> $after ticks;"
+  verdict "$ok" snapshot "$detail"
 }
 
 # run_checks NORMALIZED_LOG (a check that trips over a missing line fails

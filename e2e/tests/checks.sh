@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Self-test of the transcript checks, without QEMU: a transcript where every
+# check holds, and one where three fail (steal off by more than a tick, a
+# COMPLETE missing on the VMM's side, an SDEI call answered with an error).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/checks.sh
+. "$here/../lib/checks.sh"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bad=0
+
+expect() { # expect FIXTURE PASSED FAILED FAILING-CHECKS...
+  local fixture=$1 want_p=$2 want_f=$3 out
+  shift 3
+  passed=0 failed=0
+  normalize "$here/$fixture" "$tmp/t"
+  out=$(run_checks "$tmp/t"; echo "counts $passed $failed")
+  if ! grep -qx "counts $want_p $want_f" <<<"$out"; then
+    echo "FAIL checks-selftest $fixture: wanted $want_p passed, $want_f failed; got:"
+    echo "$out"
+    bad=$((bad + 1))
+    return
+  fi
+  for name in "$@"; do
+    grep -q "^FAIL $name:" <<<"$out" || { echo "FAIL checks-selftest $fixture: $name should fail"; bad=$((bad + 1)); }
+  done
+  echo "PASS checks-selftest $fixture"
+}
+
+expect passing.transcript 5 0
+expect failing.transcript 2 3 pv-steal sdei-delivery hotplug-shutdown
+[ "$bad" -eq 0 ]
