@@ -19,7 +19,8 @@ build_module() {
 # build_vmm ROOT OUT: the reference VMM, cross-built for aarch64 by the
 # script the refvmm package ships.
 build_vmm() {
-  local root=$1 out=$2 script=$1/refvmm/build-aarch64.sh bin
+  local root=$1 out=$2 script bin
+  script=$root/refvmm/build-aarch64.sh
   [ -x "$script" ] || { echo "e2e: $script is missing" >&2; return 1; }
   bin=$("$script" | tail -n 1) || return 1
   [ -f "$bin" ] || { echo "e2e: build-aarch64.sh printed '$bin', not a file" >&2; return 1; }

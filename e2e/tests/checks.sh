@@ -4,7 +4,7 @@
 # COMPLETE missing on the VMM's side, an SDEI call answered with an error).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../lib/checks.sh
+# shellcheck source=SCRIPTDIR/../lib/checks.sh
 . "$here/../lib/checks.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
