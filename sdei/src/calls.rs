@@ -91,8 +91,38 @@ impl Sdei {
     pub fn call(&self, vcpu: VcpuIndex, call: &Call) -> Outcome {
         let fid = call.fid().raw();
         let v = vcpu.0;
-        if v as usize >= self.vcpus.len() || !(SDEI_SMC64_BASE..=SDEI_SMC64_LAST).contains(&fid)
-        {
+        if v as usize >= self.vcpus.len() {
+            return Outcome::not_supported();
+        }
+        // The calls Linux makes on every idle transition and every event
+        // take a short path without hook bookkeeping.
+        match fid.wrapping_sub(SDEI_SMC64_BASE) {
+            fnum::PE_MASK => {
+                let mut kicks = Kicks::none();
+                let r = self.pe_mask(v, &mut kicks);
+                Outcome {
+                    reply: reply(r),
+                    kicks,
+                }
+            }
+            fnum::PE_UNMASK => {
+                let mut kicks = Kicks::none();
+                let r = self.pe_unmask(v, &mut kicks);
+                Outcome {
+                    reply: reply(r),
+                    kicks,
+                }
+            }
+            fnum::CONTEXT => Outcome::reply(reply(self.context(v, call.x[1]))),
+            fnum::COMPLETE => self.complete(v, None),
+            _ => self.call_slow(v, call),
+        }
+    }
+
+    #[inline(never)]
+    fn call_slow(&self, v: u32, call: &Call) -> Outcome {
+        let fid = call.fid().raw();
+        if !(SDEI_SMC64_BASE..=SDEI_SMC64_LAST).contains(&fid) {
             return Outcome::not_supported();
         }
         let x = &call.x;
@@ -217,7 +247,10 @@ impl Sdei {
     }
 
     fn context(&self, v: u32, index: u64) -> R {
-        let index = usize::try_from(index).ok().filter(|i| *i < 18).ok_or(Invalid)?;
+        let index = usize::try_from(index)
+            .ok()
+            .filter(|i| *i < 18)
+            .ok_or(Invalid)?;
         let st = self.slot(v).state.lock();
         let top = st.stack.last().ok_or(Denied)?;
         top.x.get(index).copied().ok_or(Invalid)
@@ -230,7 +263,9 @@ impl Sdei {
                 let slot_event = self.table.info(which).origin == Origin::Slot;
                 let t = slot_event.then(|| self.shared.lock());
                 let mut st = self.slot(v).state.lock();
-                let intid = t.as_ref().and_then(|t| t.private_bind.get(i).copied().flatten());
+                let intid = t
+                    .as_ref()
+                    .and_then(|t| t.private_bind.get(i).copied().flatten());
                 unregister_private(&mut st, v, i, intid, log)
             }
             EventRef::Shared(i) => {
@@ -324,34 +359,28 @@ impl Sdei {
         Ok(0)
     }
 
+    #[inline]
     fn pe_mask(&self, v: u32, kicks: &mut Kicks) -> R {
         let slot = self.slot(v);
-        let was_masked = {
-            let mut st = slot.state.lock();
-            let was = st.masked;
-            st.masked = true;
-            slot.masked.store(true, SeqCst);
-            was
-        };
+        let was_masked = slot.masked.swap(true, SeqCst);
         // Shared events routed here must find another vCPU (RM_PE ones stay).
         if slot.shared_for_me.load(SeqCst) != 0 {
-            let mut t = self.shared.lock();
-            self.reroute(&mut t, kicks);
+            self.reroute_cold(kicks);
         }
         Ok(!was_masked as u64)
     }
 
+    #[inline]
     fn pe_unmask(&self, v: u32, kicks: &mut Kicks) -> R {
         let slot = self.slot(v);
-        {
-            let mut st = slot.state.lock();
-            st.masked = false;
-            slot.masked.store(false, SeqCst);
-            self.refresh_hint(slot, &st);
+        slot.masked.swap(false, SeqCst);
+        // Triggers publish `pending` before reading the mask; we publish the
+        // mask before reading `pending`: one of us sets the hint.
+        if slot.pending.load(SeqCst) != 0 || slot.shared_for_me.load(SeqCst) != 0 {
+            slot.hint.store(true, SeqCst);
         }
         if self.waiting.load(SeqCst) != 0 {
-            let mut t = self.shared.lock();
-            self.reroute(&mut t, kicks);
+            self.reroute_cold(kicks);
         }
         Ok(0)
     }
@@ -452,10 +481,11 @@ impl Sdei {
         let slot = self.slot(tv);
         let mut st = slot.state.lock();
         let s = st.state(0);
-        if st.masked || !s.registered() || !s.enabled() {
+        if slot.masked.load(SeqCst) || !s.registered() || !s.enabled() {
             return Err(Invalid);
         }
         st.pending |= 1;
+        slot.pending.store(st.pending, SeqCst);
         self.refresh_hint(slot, &st);
         kicks.add(VcpuIndex(tv));
         Ok(0)

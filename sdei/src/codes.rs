@@ -120,7 +120,10 @@ mod tests {
 
     #[test]
     fn error_codes_have_the_spec_values_and_round_trip() {
-        let expected = [(SdeiError::NotSupported, -1), (SdeiError::InvalidParameters, -2)];
+        let expected = [
+            (SdeiError::NotSupported, -1),
+            (SdeiError::InvalidParameters, -2),
+        ];
         for (e, v) in expected {
             assert_eq!(e.value(), v);
         }

@@ -100,7 +100,7 @@ pub enum Priority {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EventDecl {
-    /// The event number: 1..=0x7fff_ffff, outside [`DYNAMIC_EVENT_RANGE`].
+    /// The event number: `1..=0x7fff_ffff`, outside [`DYNAMIC_EVENT_RANGE`].
     pub number: u32,
     /// Private or shared.
     pub kind: EventKind,
@@ -135,7 +135,9 @@ impl Default for CpuFeatures {
 
 /// A feature list that names something unknown.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a CPU feature: use a comma-separated list of pan, ssbs, mte, bti, nmi, or none")]
+#[error(
+    "`{0}` is not a CPU feature: use a comma-separated list of pan, ssbs, mte, bti, nmi, or none"
+)]
 pub struct ParseFeaturesError(pub heapless::String<16>);
 
 impl FromStr for CpuFeatures {
@@ -290,10 +292,7 @@ mod tests {
     #[test]
     fn features_parse_from_the_fwtrace_list() {
         assert_eq!("none".parse(), Ok(CpuFeatures::empty()));
-        assert_eq!(
-            "pan,ssbs,mte,bti,nmi".parse(),
-            Ok(CpuFeatures::all())
-        );
+        assert_eq!("pan,ssbs,mte,bti,nmi".parse(), Ok(CpuFeatures::all()));
         assert_eq!("ssbs".parse(), Ok(CpuFeatures::SSBS));
         assert!("pan,sve".parse::<CpuFeatures>().is_err());
         assert_eq!(CpuFeatures::default(), CpuFeatures::PAN);

@@ -4,12 +4,12 @@ use core::sync::atomic::Ordering::SeqCst;
 
 use fwcall_smccc::{CALL_REGS, Context, El1Regs, Kicks, Outcome, Reply, VcpuIndex};
 
+use crate::SdeiError;
 use crate::calls::valid_entry;
 use crate::events::EventRef;
 use crate::pstate::exception_entry;
 use crate::server::{Saved, Sdei, allowed};
 use crate::state_machine::{Action, transition};
-use crate::SdeiError;
 
 /// What the vCPU would resume with now, as the VMM hands it over before
 /// entering the guest (after applying any reply, so `x[0]` already holds a
@@ -42,7 +42,7 @@ pub struct Delivery {
     pub x: [u64; 4],
     /// The registered entry address.
     pub pc: u64,
-    /// EL1h, DAIF masked, other bits per the exception-entry rules.
+    /// `EL1h`, DAIF masked, other bits per the exception-entry rules.
     pub pstate: u64,
     /// Other vCPUs to kick (shared events moved away from this vCPU).
     pub kicks: Kicks,
@@ -78,11 +78,13 @@ impl Sdei {
         let for_me = slot.shared_for_me.load(SeqCst);
         let mut shared = (for_me != 0).then(|| self.shared.lock());
         let mut st = slot.state.lock();
-        if st.masked || st.stack.is_full() {
+        slot.pending.store(st.pending, SeqCst);
+        let masked = slot.masked.load(SeqCst);
+        if masked || st.stack.is_full() {
             return None;
         }
         let busy = st.busy();
-        let private = st.deliverable_private(&self.table);
+        let private = st.deliverable_private(&self.table, masked);
         let mut shared_cand = 0u64;
         if let Some(t) = shared.as_mut() {
             let mask = allowed(busy, self.table.shared_critical);
@@ -113,6 +115,7 @@ impl Sdei {
                 let next = transition(s, Action::Dispatch)?;
                 st.set_state(i, next);
                 st.pending &= !(1u64 << i);
+                slot.pending.store(st.pending, SeqCst);
                 let h = st.handlers.get(i).copied().unwrap_or_default();
                 (h.entry, h.arg)
             }
@@ -220,4 +223,3 @@ impl Sdei {
         }
     }
 }
-

@@ -67,12 +67,13 @@ mod vmm;
 
 pub use calls::{SDEI_SMC64_BASE, SDEI_SMC64_LAST, info};
 pub use codes::{
-    NotAnSdeiError, SDEI_DENIED, SDEI_INVALID_PARAMETERS, SDEI_NOT_SUPPORTED,
-    SDEI_OUT_OF_RESOURCE, SDEI_PENDING, SDEI_SUCCESS, SdeiError,
+    NotAnSdeiError, SDEI_DENIED, SDEI_INVALID_PARAMETERS, SDEI_NOT_SUPPORTED, SDEI_OUT_OF_RESOURCE,
+    SDEI_PENDING, SDEI_SUCCESS, SdeiError,
 };
 pub use config::{
-    CpuFeatures, DYNAMIC_PRIVATE_BASE, DYNAMIC_SHARED_BASE, EventDecl, EventKind, ParseFeaturesError,
-    ParseSdeiVersionError, Priority, SdeiConfig, SdeiConfigError, SdeiVersion, VENDOR_ID,
+    CpuFeatures, DYNAMIC_PRIVATE_BASE, DYNAMIC_SHARED_BASE, EventDecl, EventKind,
+    ParseFeaturesError, ParseSdeiVersionError, Priority, SdeiConfig, SdeiConfigError, SdeiVersion,
+    VENDOR_ID,
 };
 pub use delivery::{Delivery, Interrupted};
 pub use hook::InterruptHook;

@@ -1,12 +1,12 @@
 //! `PSTATE` after an exception taken to EL1 (Arm ARM `TakeException`),
 //! which is what handler entry and `COMPLETE_AND_RESUME` must look like.
 //!
-//! Both take the interrupted `PSTATE` (SPSR format, AArch64 or AArch32) as
+//! Both take the interrupted `PSTATE` (SPSR format, `AArch64` or `AArch32`) as
 //! the "old" value and `SCTLR_EL1` as it stood at the dispatch.
 
 use crate::CpuFeatures;
 
-/// `M[4:0]` = EL1h.
+/// `M[4:0]` = `EL1h`.
 pub const MODE_EL1H: u64 = 0b0_0101;
 /// D, A, I, F (bits 9:6).
 pub const DAIF: u64 = 0xf << 6;
@@ -20,7 +20,7 @@ pub const TCO: u64 = 1 << 25;
 pub const PAN: u64 = 1 << 22;
 /// `PSTATE.ALLINT` (bit 13).
 pub const ALLINT: u64 = 1 << 13;
-/// `PSTATE.SSBS` (bit 12, AArch64 format).
+/// `PSTATE.SSBS` (bit 12, `AArch64` format).
 pub const SSBS: u64 = 1 << 12;
 
 /// `SCTLR_EL1.SPAN` (bit 23): 0 means "set PAN on exception entry".
@@ -33,10 +33,10 @@ pub const SCTLR_SPINTMASK: u64 = 1 << 62;
 /// The `PSTATE` of an exception taken to EL1 using `SP_EL1` from a context
 /// whose `PSTATE` was `old`.
 ///
-/// Kept: NZCV, DIT. Set: EL1h, D, A, I, F. PAN: set when `SCTLR_EL1.SPAN`
+/// Kept: NZCV, DIT. Set: `EL1h`, D, A, I, F. PAN: set when `SCTLR_EL1.SPAN`
 /// is 0, else kept (with `FEAT_PAN`). TCO: 1 (with MTE). SSBS:
 /// `SCTLR_EL1.DSSBS` (with SSBS). ALLINT: NOT `SCTLR_EL1.SPINTMASK` (with
-/// NMI). Everything else (UAO, SS, IL, BTYPE, AArch32-only bits) is 0.
+/// NMI). Everything else (UAO, SS, IL, BTYPE, `AArch32`-only bits) is 0.
 ///
 /// ```
 /// use fwcall_sdei::{pstate::exception_entry, CpuFeatures};
@@ -105,15 +105,24 @@ mod tests {
         let f = CpuFeatures::SSBS;
         assert_eq!(exception_entry(0, SPAN | SCTLR_DSSBS, f) & SSBS, SSBS);
         assert_eq!(exception_entry(SSBS, SPAN, f) & SSBS, 0);
-        assert_eq!(exception_entry(0, SCTLR_DSSBS, CpuFeatures::empty()) & SSBS, 0);
+        assert_eq!(
+            exception_entry(0, SCTLR_DSSBS, CpuFeatures::empty()) & SSBS,
+            0
+        );
     }
 
     #[test]
     fn allint_is_not_spintmask_with_nmi() {
         let f = CpuFeatures::NMI;
         assert_eq!(exception_entry(0, SPAN, f) & ALLINT, ALLINT);
-        assert_eq!(exception_entry(ALLINT, SPAN | SCTLR_SPINTMASK, f) & ALLINT, 0);
-        assert_eq!(exception_entry(ALLINT, SPAN, CpuFeatures::empty()) & ALLINT, 0);
+        assert_eq!(
+            exception_entry(ALLINT, SPAN | SCTLR_SPINTMASK, f) & ALLINT,
+            0
+        );
+        assert_eq!(
+            exception_entry(ALLINT, SPAN, CpuFeatures::empty()) & ALLINT,
+            0
+        );
     }
 
     #[test]

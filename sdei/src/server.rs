@@ -66,7 +66,6 @@ pub(crate) struct Handler {
 /// One vCPU's private SDEI state (behind its lock).
 #[derive(Debug)]
 pub(crate) struct VcpuState {
-    pub masked: bool,
     pub registered: u64,
     pub enabled: u64,
     pub running: u64,
@@ -78,7 +77,6 @@ pub(crate) struct VcpuState {
 impl VcpuState {
     pub fn new(n_private: usize) -> Self {
         VcpuState {
-            masked: true,
             registered: 0,
             enabled: 0,
             running: 0,
@@ -97,11 +95,7 @@ impl VcpuState {
     pub fn set_state(&mut self, i: usize, s: HandlerState) {
         let bit = 1u64 << i;
         let put = |m: &mut u64, on: bool| {
-            if on {
-                *m |= bit
-            } else {
-                *m &= !bit
-            }
+            if on { *m |= bit } else { *m &= !bit }
         };
         put(&mut self.registered, s.registered());
         put(&mut self.enabled, s.enabled());
@@ -118,8 +112,8 @@ impl VcpuState {
     }
 
     /// Private events that could be entered right now.
-    pub fn deliverable_private(&self, table: &EventTable) -> u64 {
-        if self.masked {
+    pub fn deliverable_private(&self, table: &EventTable, masked: bool) -> u64 {
+        if masked {
             return 0;
         }
         self.pending
@@ -155,8 +149,11 @@ pub(crate) struct VcpuSlot {
     /// "Maybe something to deliver": set by whoever makes an event
     /// deliverable, cleared only at the start of `take_delivery`.
     pub hint: AtomicBool,
-    /// Mirror of `VcpuState::masked` for routing.
+    /// The PE mask (authoritative: `PE_MASK`/`PE_UNMASK` are a single swap).
     pub masked: AtomicBool,
+    /// Mirror of `VcpuState::pending` ("maybe pending": set before the
+    /// mask is checked, made exact again by `take_delivery`).
+    pub pending: AtomicU64,
     /// Mirror of `VcpuState::busy()` for routing.
     pub busy: AtomicU8,
     /// Shared events (bits) pending and routed to this vCPU.
@@ -166,7 +163,8 @@ pub(crate) struct VcpuSlot {
 impl VcpuSlot {
     pub fn new(state: VcpuState) -> Self {
         VcpuSlot {
-            masked: AtomicBool::new(state.masked),
+            masked: AtomicBool::new(true),
+            pending: AtomicU64::new(state.pending),
             busy: AtomicU8::new(state.busy()),
             state: spin::Mutex::new(state),
             hint: AtomicBool::new(false),
@@ -391,8 +389,9 @@ impl Sdei {
     /// Sets the hint if the vCPU (whose lock the caller holds) can take
     /// something now.
     pub(crate) fn refresh_hint(&self, slot: &VcpuSlot, st: &VcpuState) -> bool {
-        let any = st.deliverable_private(&self.table) != 0
-            || (!st.masked && slot.shared_for_me.load(SeqCst) != 0);
+        let masked = slot.masked.load(SeqCst);
+        let any = st.deliverable_private(&self.table, masked) != 0
+            || (!masked && slot.shared_for_me.load(SeqCst) != 0);
         if any {
             slot.hint.store(true, SeqCst);
         }
@@ -413,6 +412,14 @@ impl Sdei {
             // did not see `waiting`, so look once more.
             self.reroute_pass(t, kicks);
         }
+    }
+
+    /// Takes the shared lock and reroutes (the rare tail of hot calls).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn reroute_cold(&self, kicks: &mut Kicks) {
+        let mut t = self.shared.lock();
+        self.reroute(&mut t, kicks);
     }
 
     fn reroute_pass(&self, t: &mut SharedTable, kicks: &mut Kicks) {

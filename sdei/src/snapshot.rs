@@ -111,7 +111,9 @@ pub enum SdeiStateError {
     #[error("the configuration is invalid: {0}")]
     Config(#[from] SdeiConfigError),
     /// vCPU count differs.
-    #[error("the state has {found} vCPUs but the VM has {expected}: restore into a VM of the same size")]
+    #[error(
+        "the state has {found} vCPUs but the VM has {expected}: restore into a VM of the same size"
+    )]
     VcpuCount {
         /// vCPUs in the VM.
         expected: usize,
@@ -127,7 +129,9 @@ pub enum SdeiStateError {
         what: &'static str,
     },
     /// Status bits that are not a state.
-    #[error("event {event:#x} has status {status}, which is not a handler state (legal: 0, 1, 3, 4, 5, 7)")]
+    #[error(
+        "event {event:#x} has status {status}, which is not a handler state (legal: 0, 1, 3, 4, 5, 7)"
+    )]
     BadStatus {
         /// The event.
         event: u32,
@@ -149,9 +153,7 @@ pub enum SdeiStateError {
         event: u32,
     },
     /// Running bits and saved contexts disagree.
-    #[error(
-        "event {event:#x}: the running bit, running vCPU and saved contexts disagree"
-    )]
+    #[error("event {event:#x}: the running bit, running vCPU and saved contexts disagree")]
     RunningMismatch {
         /// The event.
         event: u32,
@@ -247,7 +249,7 @@ impl Sdei {
             .map(|s| {
                 let st = s.state.lock();
                 VcpuSdeiState {
-                    masked: st.masked,
+                    masked: s.masked.load(SeqCst),
                     private: self
                         .table
                         .private
@@ -312,7 +314,8 @@ impl Sdei {
                 found: state.vcpus.len(),
             });
         }
-        let same_numbers = |infos: &[crate::events::EventInfo], numbers: &mut dyn Iterator<Item = u32>| {
+        let same_numbers = |infos: &[crate::events::EventInfo],
+                            numbers: &mut dyn Iterator<Item = u32>| {
             let mut it = infos.iter();
             loop {
                 match (it.next(), numbers.next()) {
@@ -322,7 +325,10 @@ impl Sdei {
                 }
             }
         };
-        if !same_numbers(&sdei.table.shared, &mut state.shared.iter().map(|e| e.event)) {
+        if !same_numbers(
+            &sdei.table.shared,
+            &mut state.shared.iter().map(|e| e.event),
+        ) {
             return Err(E::EventsDiffer { what: "shared" });
         }
         for v in &state.vcpus {
@@ -335,7 +341,6 @@ impl Sdei {
         let mut running_shared: Vec<Option<u32>> = alloc::vec![None; sdei.table.shared.len()];
         for (vi, (vs, slot)) in state.vcpus.iter().zip(sdei.vcpus.iter()).enumerate() {
             let mut st = slot.state.lock();
-            st.masked = vs.masked;
             for (i, p) in vs.private.iter().enumerate() {
                 let s = status(p.event, p.status)?;
                 check_registration(p.event, s, p.entry, p.arg)?;
@@ -400,7 +405,8 @@ impl Sdei {
                 let event = sdei.table.private.get(i).map_or(0, |e| e.number);
                 return Err(E::RunningMismatch { event });
             }
-            slot.masked.store(st.masked, SeqCst);
+            slot.masked.store(vs.masked, SeqCst);
+            slot.pending.store(st.pending, SeqCst);
             slot.busy.store(st.busy(), SeqCst);
         }
 

@@ -222,7 +222,11 @@ mod tests {
         for bits in 0..8u8 {
             for action in Action::ALL {
                 let got = transition(HandlerState(bits), action).map(|s| s.bits());
-                assert_eq!(got, expected(bits, action), "state {bits} action {action:?}");
+                assert_eq!(
+                    got,
+                    expected(bits, action),
+                    "state {bits} action {action:?}"
+                );
             }
         }
     }

@@ -101,6 +101,7 @@ impl Sdei {
                 return IrqOutcome::NotBound;
             }
             st.pending |= 1u64 << i;
+            slot.pending.store(st.pending, SeqCst);
             let mut kicks = Kicks::none();
             if self.refresh_hint(slot, &st) {
                 kicks.add(v);
@@ -125,6 +126,7 @@ impl Sdei {
         // Triggers of unregistered events are dropped (§7 DISPATCH column).
         if st.state(i).registered() {
             st.pending |= 1u64 << i;
+            slot.pending.store(st.pending, SeqCst);
             if self.refresh_hint(slot, &st) {
                 kicks.add(VcpuIndex(v));
             }
@@ -184,6 +186,7 @@ impl Sdei {
             }
             *st = VcpuState::new(self.table.private.len());
             slot.masked.store(true, SeqCst);
+            slot.pending.store(0, SeqCst);
             slot.busy.store(BUSY_IDLE, SeqCst);
             slot.hint.store(false, SeqCst);
             drop(st);

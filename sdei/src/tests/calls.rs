@@ -9,7 +9,11 @@ const MPIDR1: u64 = 0x8000_0001;
 fn smc32_aliases_are_not_supported() {
     let mut s = Sim::new(1);
     for fid in 0x8400_0020..=0x8400_003Fu32 {
-        assert_eq!(s.call(0, fid, &[0, ENTRY, 0, 0, 0]), NOT_SUPPORTED, "{fid:#x}");
+        assert_eq!(
+            s.call(0, fid, &[0, ENTRY, 0, 0, 0]),
+            NOT_SUPPORTED,
+            "{fid:#x}"
+        );
     }
     assert_eq!(s.status(0, 0), 0, "the SMC32 REGISTER did nothing");
 }
@@ -77,7 +81,11 @@ fn register_relative_mode_bit_is_invalid_parameters() {
 fn register_rm_pe_with_invalid_mpidr_is_invalid_even_for_private_events() {
     let mut s = Sim::new(2);
     for bad in [0x8000_0002u64, 1 << 25, 0x100, u64::MAX] {
-        assert_eq!(s.call(0, REGISTER, &[0, ENTRY, 0, 1, bad]), INVALID, "{bad:#x}");
+        assert_eq!(
+            s.call(0, REGISTER, &[0, ENTRY, 0, 1, bad]),
+            INVALID,
+            "{bad:#x}"
+        );
         assert_eq!(
             s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 1, bad]),
             INVALID
@@ -90,7 +98,10 @@ fn register_rm_pe_accepts_raw_mpidr_flag_bits() {
     let mut s = Sim::new(2);
     // U (bit 30) and MT (bit 24) may be left set from a raw MPIDR_EL1 read.
     let raw = MPIDR1 | 1 << 30 | 1 << 24;
-    assert_eq!(s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 1, raw]), OK);
+    assert_eq!(
+        s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 1, raw]),
+        OK
+    );
     assert_eq!(s.call(0, GET_INFO, &[EV_SHARED_NORMAL as u64, 4]), 1);
 }
 
@@ -98,7 +109,11 @@ fn register_rm_pe_accepts_raw_mpidr_flag_bits() {
 fn register_unknown_event_is_invalid_parameters() {
     let mut s = Sim::new(1);
     for ev in [1u64, 0x12, 0x4000_0100, 0x8000_0000, 0xffff_ffff] {
-        assert_eq!(s.call(0, REGISTER, &[ev, ENTRY, 0, 0, 0]), INVALID, "{ev:#x}");
+        assert_eq!(
+            s.call(0, REGISTER, &[ev, ENTRY, 0, 0, 0]),
+            INVALID,
+            "{ev:#x}"
+        );
     }
 }
 
@@ -116,7 +131,11 @@ fn event_numbers_with_upper_bits_set_are_invalid_parameters() {
 fn register_private_event_ignores_routing_and_affinity() {
     let mut s = Sim::new(2);
     assert_eq!(s.call(0, REGISTER, &[0, ENTRY, 0, 1, MPIDR1]), OK);
-    assert_eq!(s.call(0, GET_INFO, &[0, 3]), INVALID, "private has no routing");
+    assert_eq!(
+        s.call(0, GET_INFO, &[0, 3]),
+        INVALID,
+        "private has no routing"
+    );
     assert_eq!(s.status(1, 0), 0, "registered on the caller only");
 }
 
@@ -125,29 +144,50 @@ fn register_twice_is_denied() {
     let mut s = Sim::new(1);
     assert_eq!(s.call(0, REGISTER, &[0, ENTRY, 0, 0, 0]), OK);
     assert_eq!(s.call(0, REGISTER, &[0, ENTRY, 0, 0, 0]), DENIED);
-    assert_eq!(s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 0, 0]), OK);
-    assert_eq!(s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 0, 0]), DENIED);
+    assert_eq!(
+        s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 0, 0]),
+        OK
+    );
+    assert_eq!(
+        s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 0, 0]),
+        DENIED
+    );
 }
 
 #[test]
 fn shared_event_is_registered_once_for_all_vcpus() {
     let mut s = Sim::new(2);
-    assert_eq!(s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 0, 0]), OK);
-    assert_eq!(s.call(1, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 0, 0]), DENIED);
+    assert_eq!(
+        s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 0, 0]),
+        OK
+    );
+    assert_eq!(
+        s.call(1, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 0, 0]),
+        DENIED
+    );
     assert_eq!(s.status(1, EV_SHARED_NORMAL), 1);
 }
 
 #[test]
 fn register_unbound_dynamic_slot_is_denied() {
     let mut s = Sim::new(1);
-    assert_eq!(s.call(0, REGISTER, &[SLOT_PRIVATE0 as u64, ENTRY, 0, 0, 0]), DENIED);
-    assert_eq!(s.call(0, REGISTER, &[SLOT_SHARED0 as u64, ENTRY, 0, 0, 0]), DENIED);
+    assert_eq!(
+        s.call(0, REGISTER, &[SLOT_PRIVATE0 as u64, ENTRY, 0, 0, 0]),
+        DENIED
+    );
+    assert_eq!(
+        s.call(0, REGISTER, &[SLOT_SHARED0 as u64, ENTRY, 0, 0, 0]),
+        DENIED
+    );
 }
 
 #[test]
 fn register_accepts_any_non_zero_entry_address() {
     let mut s = Sim::new(1);
-    assert_eq!(s.call(0, REGISTER, &[0, 0xffff_ffff_ffff_fffc, 0, 0, 0]), OK);
+    assert_eq!(
+        s.call(0, REGISTER, &[0, 0xffff_ffff_ffff_fffc, 0, 0, 0]),
+        OK
+    );
 }
 
 // ---- ENABLE / DISABLE -----------------------------------------------------
@@ -196,7 +236,11 @@ fn unregister_unknown_is_invalid_and_unregistered_is_denied() {
     s.ready(0, 0, ENTRY, 0);
     assert_eq!(s.call(0, UNREGISTER, &[0]), OK);
     assert_eq!(s.status(0, 0), 0);
-    assert_eq!(s.call(0, UNREGISTER, &[0]), DENIED, "tf-a-tests: second unregister");
+    assert_eq!(
+        s.call(0, UNREGISTER, &[0]),
+        DENIED,
+        "tf-a-tests: second unregister"
+    );
 }
 
 #[test]
@@ -226,7 +270,11 @@ fn get_info_type_signaled_and_priority_work_in_any_state() {
         (SLOT_PRIVATE0, 0, 0),
     ];
     for (ev, sel, want) in cases {
-        assert_eq!(s.call(0, GET_INFO, &[ev as u64, sel]), want, "ev {ev:#x} sel {sel}");
+        assert_eq!(
+            s.call(0, GET_INFO, &[ev as u64, sel]),
+            want,
+            "ev {ev:#x} sel {sel}"
+        );
     }
 }
 
@@ -248,7 +296,10 @@ fn get_info_routing_of_unregistered_shared_event_is_denied() {
 #[test]
 fn get_info_affinity_of_rm_any_event_is_invalid_parameters() {
     let mut s = Sim::new(1);
-    assert_eq!(s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 0, 0]), OK);
+    assert_eq!(
+        s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 0, 0]),
+        OK
+    );
     assert_eq!(s.call(0, GET_INFO, &[EV_SHARED_NORMAL as u64, 3]), 0);
     assert_eq!(s.call(0, GET_INFO, &[EV_SHARED_NORMAL as u64, 4]), INVALID);
 }
@@ -257,7 +308,10 @@ fn get_info_affinity_of_rm_any_event_is_invalid_parameters() {
 fn get_info_returns_rm_pe_and_affinity_masked_to_aff_fields() {
     let mut s = Sim::new(2);
     let raw = MPIDR1 | 1 << 30;
-    assert_eq!(s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 1, raw]), OK);
+    assert_eq!(
+        s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 1, raw]),
+        OK
+    );
     assert_eq!(s.call(0, GET_INFO, &[EV_SHARED_NORMAL as u64, 3]), 1);
     assert_eq!(s.call(0, GET_INFO, &[EV_SHARED_NORMAL as u64, 4]), 1);
 }
@@ -280,14 +334,22 @@ fn routing_set_parameter_checks_come_first() {
     assert_eq!(s.call(0, ROUTING_SET, &[ev, 1, 0x8000_0007]), INVALID);
     assert_eq!(s.call(0, ROUTING_SET, &[0x99, 0, 0]), INVALID);
     assert_eq!(s.call(0, ROUTING_SET, &[0, 0, 0]), INVALID, "private event");
-    assert_eq!(s.call(0, ROUTING_SET, &[SLOT_SHARED0 as u64, 0, 0]), INVALID, "unbound slot");
+    assert_eq!(
+        s.call(0, ROUTING_SET, &[SLOT_SHARED0 as u64, 0, 0]),
+        INVALID,
+        "unbound slot"
+    );
 }
 
 #[test]
 fn routing_set_needs_registered_disabled_not_running() {
     let mut s = Sim::new(2);
     let ev = EV_SHARED_NORMAL as u64;
-    assert_eq!(s.call(0, ROUTING_SET, &[ev, 1, MPIDR1]), DENIED, "unregistered");
+    assert_eq!(
+        s.call(0, ROUTING_SET, &[ev, 1, MPIDR1]),
+        DENIED,
+        "unregistered"
+    );
     assert_eq!(s.call(0, REGISTER, &[ev, ENTRY, 0, 0, 0]), OK);
     assert_eq!(s.call(0, ROUTING_SET, &[ev, 1, MPIDR1]), OK);
     assert_eq!(s.call(0, GET_INFO, &[ev, 3]), 1);
@@ -327,7 +389,11 @@ fn bind_ppi_takes_a_private_slot_and_spi_a_shared_slot() {
     assert_eq!(s.call(0, BIND, &[41]), SLOT_SHARED0 as u64 + 1);
     assert_eq!(s.call(0, GET_INFO, &[SLOT_PRIVATE0 as u64, 0]), 0);
     assert_eq!(s.call(0, GET_INFO, &[SLOT_SHARED0 as u64, 0]), 1);
-    assert_eq!(s.call(0, GET_INFO, &[SLOT_SHARED0 as u64, 2]), 0, "dynamic = normal");
+    assert_eq!(
+        s.call(0, GET_INFO, &[SLOT_SHARED0 as u64, 2]),
+        0,
+        "dynamic = normal"
+    );
 }
 
 #[test]
@@ -381,15 +447,27 @@ fn release_checks_in_tf_a_order() {
     let mut s = Sim::new(2);
     assert_eq!(s.call(0, RELEASE, &[0x99]), INVALID, "unknown");
     assert_eq!(s.call(0, RELEASE, &[0]), INVALID, "not a dynamic slot");
-    assert_eq!(s.call(0, RELEASE, &[EV_SHARED_NORMAL as u64]), INVALID, "not a dynamic slot");
-    assert_eq!(s.call(0, RELEASE, &[SLOT_SHARED0 as u64]), INVALID, "not bound");
+    assert_eq!(
+        s.call(0, RELEASE, &[EV_SHARED_NORMAL as u64]),
+        INVALID,
+        "not a dynamic slot"
+    );
+    assert_eq!(
+        s.call(0, RELEASE, &[SLOT_SHARED0 as u64]),
+        INVALID,
+        "not bound"
+    );
     let ev = s.call(0, BIND, &[20]);
     // Registered on vCPU 1 only: the reference count denies vCPU 0's release.
     assert_eq!(s.call(1, REGISTER, &[ev, ENTRY, 0, 0, 0]), OK);
     assert_eq!(s.call(0, RELEASE, &[ev]), DENIED);
     assert_eq!(s.call(1, UNREGISTER, &[ev]), OK);
     assert_eq!(s.call(0, RELEASE, &[ev]), OK);
-    assert_eq!(s.call(0, RELEASE, &[ev]), INVALID, "released slot is unbound");
+    assert_eq!(
+        s.call(0, RELEASE, &[ev]),
+        INVALID,
+        "released slot is unbound"
+    );
     assert_eq!(s.call(0, BIND, &[21]), ev, "slot reusable");
 }
 
@@ -400,7 +478,10 @@ fn signal_of_an_event_other_than_0_is_invalid_parameters() {
     let mut s = Sim::new(1);
     s.ready(0, EV_PRIV_NORMAL, ENTRY, 0);
     s.unmask(0);
-    assert_eq!(s.call(0, SIGNAL, &[EV_PRIV_NORMAL as u64, 0x8000_0000]), INVALID);
+    assert_eq!(
+        s.call(0, SIGNAL, &[EV_PRIV_NORMAL as u64, 0x8000_0000]),
+        INVALID
+    );
     assert_eq!(s.call(0, SIGNAL, &[1 << 32, 0x8000_0000]), INVALID);
 }
 
@@ -483,7 +564,11 @@ fn shared_reset_unregisters_shared_events_and_releases_bindings() {
     assert_eq!(s.status(0, EV_SHARED_NORMAL), 0);
     assert_eq!(s.status(0, ev as u32), 0);
     assert_eq!(s.call(0, RELEASE, &[ev]), INVALID, "already released");
-    assert_eq!(s.call(0, RELEASE, &[pev]), INVALID, "private slot released too");
+    assert_eq!(
+        s.call(0, RELEASE, &[pev]),
+        INVALID,
+        "private slot released too"
+    );
 }
 
 #[test]
@@ -493,5 +578,9 @@ fn shared_reset_with_private_bound_event_registered_is_denied() {
     assert_eq!(s.call(0, REGISTER, &[pev, ENTRY, 0, 0, 0]), OK);
     let sev = s.call(0, BIND, &[40]);
     assert_eq!(s.call(0, SHARED_RESET, &[]), DENIED);
-    assert_eq!(s.call(0, RELEASE, &[sev]), INVALID, "the other binding was released");
+    assert_eq!(
+        s.call(0, RELEASE, &[sev]),
+        INVALID,
+        "the other binding was released"
+    );
 }

@@ -1,5 +1,5 @@
 //! One test per cell of the §7 state table, with the result codes layered
-//! on it. The instance is a bound shared slot (so RELEASE and ROUTING_SET
+//! on it. The instance is a bound shared slot (so `RELEASE` and `ROUTING_SET`
 //! apply) on a 1-vCPU VM, brought to each state through real calls.
 
 use super::sim::*;
@@ -65,13 +65,21 @@ fn act(s: &mut Sim, a: Act) -> u64 {
         }
         Act::Complete | Act::Resume => {
             let pc = s.regs[0].pc;
-            let fid = if matches!(a, Act::Complete) { COMPLETE } else { RESUME };
+            let fid = if matches!(a, Act::Complete) {
+                COMPLETE
+            } else {
+                RESUME
+            };
             let r = s.call(0, fid, &[0x9000]);
             if s.regs[0].pc == pc { r } else { OK }
         }
         Act::Dispatch => {
             s.irq(INTID, None);
-            if s.got(0) == Some(EV as u32) { OK } else { DENIED }
+            if s.got(0) == Some(EV as u32) {
+                OK
+            } else {
+                DENIED
+            }
         }
     }
 }

@@ -19,7 +19,11 @@ fn vcpus_start_masked_and_receive_nothing_until_unmasked() {
     s.raise(EV_PRIV_NORMAL, Some(0));
     assert_eq!(s.got(0), None);
     s.unmask(0);
-    assert_eq!(s.got(0), Some(EV_PRIV_NORMAL), "pending trigger delivered at unmask");
+    assert_eq!(
+        s.got(0),
+        Some(EV_PRIV_NORMAL),
+        "pending trigger delivered at unmask"
+    );
 }
 
 #[test]
@@ -78,8 +82,8 @@ fn context_reads_the_interrupted_registers_and_complete_restores_them() {
     assert_eq!(saved[0], 0);
     assert_eq!(saved[1], 0, "x1 = event argument of SIGNAL");
     assert_eq!(saved[2], mpidr(0));
-    for i in 3..18 {
-        assert_eq!(saved[i], 0x100 + i as u64);
+    for (i, v) in saved.iter().enumerate().skip(3) {
+        assert_eq!(*v, 0x100 + i as u64);
     }
     // Clobber everything the handler may; COMPLETE brings the context back.
     for i in 0..18 {
@@ -147,8 +151,16 @@ fn critical_preempts_a_running_normal_handler_and_unwinds_in_order() {
     s.regs[0].x[7] = 0x77;
     s.raise(EV_PRIV_CRIT, Some(0));
     assert_eq!(s.got(0), Some(EV_PRIV_CRIT));
-    assert_eq!(s.regs[0].x[2], ENTRY + 0x40, "critical interrupted the normal handler");
-    assert_eq!(s.call(0, CONTEXT, &[7]), 0x77, "context of the most recent dispatch");
+    assert_eq!(
+        s.regs[0].x[2],
+        ENTRY + 0x40,
+        "critical interrupted the normal handler"
+    );
+    assert_eq!(
+        s.call(0, CONTEXT, &[7]),
+        0x77,
+        "context of the most recent dispatch"
+    );
     s.call(0, COMPLETE, &[0]);
     assert_eq!(s.regs[0].pc, ENTRY + 0x40);
     assert_eq!(s.status(0, EV_PRIV_NORMAL), 7);
@@ -185,13 +197,23 @@ fn a_normal_event_never_preempts_a_normal_handler() {
     assert_eq!(signal_self(&mut s, 0), OK);
     assert_eq!(s.got(0), None);
     s.call(0, COMPLETE, &[0]);
-    assert_eq!(s.got(0), Some(0), "completion immediately delivers the next");
+    assert_eq!(
+        s.got(0),
+        Some(0),
+        "completion immediately delivers the next"
+    );
 }
 
 #[test]
 fn pending_order_is_critical_then_private_then_lowest_number() {
     let mut s = Sim::new(1);
-    for ev in [0, EV_PRIV_NORMAL, EV_PRIV_CRIT, EV_SHARED_NORMAL, EV_SHARED_CRIT] {
+    for ev in [
+        0,
+        EV_PRIV_NORMAL,
+        EV_PRIV_CRIT,
+        EV_SHARED_NORMAL,
+        EV_SHARED_CRIT,
+    ] {
         s.ready(0, ev, ENTRY, 0);
     }
     s.raise(EV_SHARED_NORMAL, None);
@@ -207,7 +229,15 @@ fn pending_order_is_critical_then_private_then_lowest_number() {
             None => break,
         }
     }
-    assert_eq!(order, [EV_PRIV_CRIT, EV_SHARED_CRIT, EV_PRIV_NORMAL, EV_SHARED_NORMAL]);
+    assert_eq!(
+        order,
+        [
+            EV_PRIV_CRIT,
+            EV_SHARED_CRIT,
+            EV_PRIV_NORMAL,
+            EV_SHARED_NORMAL
+        ]
+    );
 }
 
 #[test]
@@ -265,7 +295,11 @@ fn shared_rm_any_reaches_the_lowest_unmasked_idle_vcpu() {
     s.unmask(3);
     s.raise(EV_SHARED_NORMAL, None);
     assert_eq!(s.got_any(), [(2, EV_SHARED_NORMAL)]);
-    assert_eq!(s.status(0, EV_SHARED_NORMAL), 7, "running shows on every vCPU");
+    assert_eq!(
+        s.status(0, EV_SHARED_NORMAL),
+        7,
+        "running shows on every vCPU"
+    );
     // Triggered again while running on vCPU 2: waits (never nests anywhere).
     s.raise(EV_SHARED_NORMAL, None);
     assert!(s.got_any().is_empty());
@@ -312,7 +346,11 @@ fn pe_mask_moves_a_routed_rm_any_event_to_another_vcpu() {
 fn shared_rm_pe_reaches_exactly_its_vcpu_and_waits_while_it_is_masked() {
     let mut s = Sim::new(3);
     assert_eq!(
-        s.call(0, REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 1, mpidr(2)]),
+        s.call(
+            0,
+            REGISTER,
+            &[EV_SHARED_NORMAL as u64, ENTRY, 0, 1, mpidr(2)]
+        ),
         OK
     );
     assert_eq!(s.call(0, ENABLE, &[EV_SHARED_NORMAL as u64]), OK);
@@ -363,7 +401,11 @@ fn vcpu_reset_unregisters_private_events_discards_dispatch_and_masks() {
     assert_eq!(s.got(0), Some(EV_SHARED_NORMAL));
     s.reset(0);
     assert_eq!(s.status(0, 0), 0);
-    assert_eq!(s.status(1, EV_SHARED_NORMAL), 3, "shared handler finished, still registered");
+    assert_eq!(
+        s.status(1, EV_SHARED_NORMAL),
+        3,
+        "shared handler finished, still registered"
+    );
     assert_eq!(s.call(0, CONTEXT, &[0]), DENIED);
     assert_eq!(s.call(0, PE_MASK, &[]), 0, "masked again");
 }
@@ -385,7 +427,10 @@ struct Log(Mutex<Vec<(char, u32, Option<u32>)>>);
 
 impl InterruptHook for Arc<Log> {
     fn divert(&self, intid: u32, target: Option<VcpuIndex>) {
-        self.0.lock().unwrap().push(('d', intid, target.map(|v| v.0)));
+        self.0
+            .lock()
+            .unwrap()
+            .push(('d', intid, target.map(|v| v.0)));
     }
     fn give_back(&self, intid: u32) {
         self.0.lock().unwrap().push(('g', intid, None));
@@ -411,7 +456,12 @@ fn hook_hears_when_a_bound_interrupt_is_diverted_and_given_back() {
     s.reset(1);
     assert_eq!(
         *log.0.lock().unwrap(),
-        [('d', 40, Some(1)), ('d', 23, Some(1)), ('g', 40, None), ('g', 23, Some(1))]
+        [
+            ('d', 40, Some(1)),
+            ('d', 23, Some(1)),
+            ('g', 40, None),
+            ('g', 23, Some(1))
+        ]
     );
 }
 
@@ -449,18 +499,37 @@ fn config_rejects_event_0_duplicates_negative_reserved_and_bad_vcpus() {
         priority: Normal,
     };
     assert_eq!(with(std::vec![d(0, Private)]), Err(E::Event0Redeclared));
-    assert_eq!(with(std::vec![d(5, Private), d(5, Shared)]), Err(E::DuplicateEvent(5)));
-    assert_eq!(with(std::vec![d(0x8000_0001, Shared)]), Err(E::NegativeEvent(0x8000_0001)));
-    assert_eq!(with(std::vec![d(0x4000_0003, Shared)]), Err(E::ReservedEvent(0x4000_0003)));
+    assert_eq!(
+        with(std::vec![d(5, Private), d(5, Shared)]),
+        Err(E::DuplicateEvent(5))
+    );
+    assert_eq!(
+        with(std::vec![d(0x8000_0001, Shared)]),
+        Err(E::NegativeEvent(0x8000_0001))
+    );
+    assert_eq!(
+        with(std::vec![d(0x4000_0003, Shared)]),
+        Err(E::ReservedEvent(0x4000_0003))
+    );
     let many = SdeiConfig {
         shared_slots: 65,
         ..SdeiConfig::default()
     };
-    assert_eq!(Sdei::new(&many, &one).unwrap_err(), E::TooManySharedEvents(65));
-    let dup = [fwcall_smccc::Mpidr(0x8000_0001), fwcall_smccc::Mpidr(0x4000_0001)];
+    assert_eq!(
+        Sdei::new(&many, &one).unwrap_err(),
+        E::TooManySharedEvents(65)
+    );
+    let dup = [
+        fwcall_smccc::Mpidr(0x8000_0001),
+        fwcall_smccc::Mpidr(0x4000_0001),
+    ];
     assert!(matches!(
         Sdei::new(&SdeiConfig::default(), &dup),
-        Err(E::DuplicateMpidr { first: 0, second: 1, .. })
+        Err(E::DuplicateMpidr {
+            first: 0,
+            second: 1,
+            ..
+        })
     ));
     assert!(matches!(
         Sdei::new(&SdeiConfig::default(), &[fwcall_smccc::Mpidr(1 << 50)]),
@@ -472,13 +541,22 @@ fn config_rejects_event_0_duplicates_negative_reserved_and_bad_vcpus() {
 fn raise_refuses_unknown_event_0_slots_and_missing_vcpu() {
     use crate::RaiseError;
     let s = Sim::new(1);
-    assert_eq!(s.sdei.raise(0x99, None), Err(RaiseError::UnknownEvent(0x99)));
-    assert_eq!(s.sdei.raise(0, Some(VcpuIndex(0))), Err(RaiseError::NotRaisable(0)));
+    assert_eq!(
+        s.sdei.raise(0x99, None),
+        Err(RaiseError::UnknownEvent(0x99))
+    );
+    assert_eq!(
+        s.sdei.raise(0, Some(VcpuIndex(0))),
+        Err(RaiseError::NotRaisable(0))
+    );
     assert_eq!(
         s.sdei.raise(SLOT_SHARED0, None),
         Err(RaiseError::NotRaisable(SLOT_SHARED0))
     );
-    assert_eq!(s.sdei.raise(EV_PRIV_NORMAL, None), Err(RaiseError::VcpuRequired(EV_PRIV_NORMAL)));
+    assert_eq!(
+        s.sdei.raise(EV_PRIV_NORMAL, None),
+        Err(RaiseError::VcpuRequired(EV_PRIV_NORMAL))
+    );
     assert_eq!(
         s.sdei.raise(EV_PRIV_NORMAL, Some(VcpuIndex(3))),
         Err(RaiseError::NoSuchVcpu(VcpuIndex(3)))

@@ -131,9 +131,8 @@ impl Sim {
         let r = &mut self.regs[vi];
         match out.reply {
             Reply::Return { regs, count } => {
-                for i in 0..count as usize {
-                    r.x[i] = regs[i];
-                }
+                let n = count as usize;
+                r.x[..n].copy_from_slice(&regs[..n]);
             }
             Reply::Restore(ctx) => {
                 r.x[..18].copy_from_slice(&ctx.x);
@@ -220,7 +219,10 @@ impl Sim {
 
     /// Registers, enables and (for private events) unmasks on `v`.
     pub fn ready(&mut self, v: u32, event: u32, entry: u64, arg: u64) {
-        assert_eq!(self.call(v, REGISTER, &[event as u64, entry, arg, 0, 0]), OK);
+        assert_eq!(
+            self.call(v, REGISTER, &[event as u64, entry, arg, 0, 0]),
+            OK
+        );
         assert_eq!(self.call(v, ENABLE, &[event as u64]), OK);
     }
 

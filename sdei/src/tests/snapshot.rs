@@ -12,7 +12,7 @@ fn mpidrs(n: u32) -> Vec<Mpidr> {
 }
 
 /// A busy 3-vCPU server: nesting on vCPU 0, a shared event running on
-/// vCPU 1, bindings, pending triggers, one RM_PE registration.
+/// vCPU 1, bindings, pending triggers, one `RM_PE` registration.
 pub fn busy_sim() -> Sim {
     let mut s = Sim::new(3);
     s.ready(0, EV_PRIV_NORMAL, ENTRY, 1);
@@ -55,9 +55,16 @@ fn restored_server_continues_where_the_source_stopped() {
     // The critical handler interrupted the normal one at its entry.
     let crit_pc = ENTRY;
     t.call(0, COMPLETE, &[0]);
-    assert_eq!(t.regs[0].pc, crit_pc, "critical completes into the normal handler");
+    assert_eq!(
+        t.regs[0].pc, crit_pc,
+        "critical completes into the normal handler"
+    );
     t.call(0, COMPLETE, &[0]);
-    assert_eq!(t.got(0), Some(0), "pending signal delivered after the normal completes");
+    assert_eq!(
+        t.got(0),
+        Some(0),
+        "pending signal delivered after the normal completes"
+    );
     t.unmask(2);
     assert_eq!(t.got(2), Some(SLOT_SHARED0));
 }
@@ -67,32 +74,147 @@ fn restored_server_continues_where_the_source_stopped() {
 fn restore_rejects_vcpu_count_mismatch() {
     let s = busy_sim();
     let r = Sdei::restore(&test_config(), &mpidrs(2), &s.sdei.state());
-    assert!(matches!(r, Err(E::VcpuCount { expected: 2, found: 3 })));
+    assert!(matches!(
+        r,
+        Err(E::VcpuCount {
+            expected: 2,
+            found: 3
+        })
+    ));
 }
 
 #[test]
 fn restore_rejects_each_kind_of_impossible_state() {
     let good = busy_sim().sdei.state();
     type Mutation = fn(&mut crate::SdeiState);
-    let cases: &[(&str, Mutation, fn(&E) -> bool)] = &[
-        ("status 2", |s| s.vcpus[1].private[0].status = 2, |e| matches!(e, E::BadStatus { status: 2, .. })),
-        ("status 6", |s| s.shared[0].status = 6, |e| matches!(e, E::BadStatus { status: 6, .. })),
-        ("unknown private event", |s| s.vcpus[0].private[1].event = 0x12, |e| matches!(e, E::EventsDiffer { .. })),
-        ("missing shared event", |s| { s.shared.pop(); }, |e| matches!(e, E::EventsDiffer { .. })),
-        ("registered with entry 0", |s| s.vcpus[0].private[0].entry = 0, |e| matches!(e, E::BadRegistration { .. })),
-        ("unregistered with arg", |s| s.vcpus[1].private[0].arg = 9, |e| matches!(e, E::BadRegistration { .. })),
-        ("pending while unregistered", |s| s.vcpus[1].private[0].pending = true, |e| matches!(e, E::BadPending { .. })),
-        ("running without context", |s| { s.vcpus[0].stack.pop(); }, |e| matches!(e, E::RunningMismatch { .. })),
-        ("context without running", |s| s.vcpus[0].private[2].status = 3, |e| matches!(e, E::RunningMismatch { .. })),
-        ("critical under normal", |s| s.vcpus[0].stack.swap(0, 1), |e| matches!(e, E::BadStack { .. })),
-        ("three contexts", |s| { let c = s.vcpus[0].stack[0]; s.vcpus[0].stack.push(c); }, |e| matches!(e, E::BadStack { .. })),
-        ("unknown stacked event", |s| s.vcpus[1].stack[0].event = 0x99, |e| matches!(e, E::BadStack { .. })),
-        ("shared running elsewhere", |s| { let i = s.shared.iter().position(|e| e.running_on.is_some()).unwrap(); s.shared[i].running_on = Some(0); }, |e| matches!(e, E::RunningMismatch { .. })),
-        ("rm_pe affinity of no vCPU", |s| { let i = s.shared.iter().position(|e| e.routing == Routing::Pe).unwrap(); s.shared[i].affinity = 0x7; }, |e| matches!(e, E::BadRegistration { .. })),
-        ("target on wrong vCPU", |s| { let i = s.shared.iter().position(|e| e.target.is_some()).unwrap(); s.shared[i].target = Some(1); }, |e| matches!(e, E::BadPending { .. })),
-        ("binding of SGI", |s| s.slots[0].intid = Some(3), |e| matches!(e, E::BadBinding { .. })),
-        ("duplicate binding", |s| { let a = s.slots.iter().find_map(|b| b.intid.filter(|i| *i >= 32)).unwrap(); let j = s.slots.iter().rposition(|b| b.intid.is_none()).unwrap(); s.slots[j].intid = Some(a); }, |e| matches!(e, E::BadBinding { .. })),
-        ("registered slot unbound", |s| { for b in s.slots.iter_mut() { b.intid = None; } }, |e| matches!(e, E::BadBinding { .. })),
+    type Check = fn(&E) -> bool;
+    let cases: &[(&str, Mutation, Check)] = &[
+        (
+            "status 2",
+            |s| s.vcpus[1].private[0].status = 2,
+            |e| matches!(e, E::BadStatus { status: 2, .. }),
+        ),
+        (
+            "status 6",
+            |s| s.shared[0].status = 6,
+            |e| matches!(e, E::BadStatus { status: 6, .. }),
+        ),
+        (
+            "unknown private event",
+            |s| s.vcpus[0].private[1].event = 0x12,
+            |e| matches!(e, E::EventsDiffer { .. }),
+        ),
+        (
+            "missing shared event",
+            |s| {
+                s.shared.pop();
+            },
+            |e| matches!(e, E::EventsDiffer { .. }),
+        ),
+        (
+            "registered with entry 0",
+            |s| s.vcpus[0].private[0].entry = 0,
+            |e| matches!(e, E::BadRegistration { .. }),
+        ),
+        (
+            "unregistered with arg",
+            |s| s.vcpus[1].private[0].arg = 9,
+            |e| matches!(e, E::BadRegistration { .. }),
+        ),
+        (
+            "pending while unregistered",
+            |s| s.vcpus[1].private[0].pending = true,
+            |e| matches!(e, E::BadPending { .. }),
+        ),
+        (
+            "running without context",
+            |s| {
+                s.vcpus[0].stack.pop();
+            },
+            |e| matches!(e, E::RunningMismatch { .. }),
+        ),
+        (
+            "context without running",
+            |s| s.vcpus[0].private[2].status = 3,
+            |e| matches!(e, E::RunningMismatch { .. }),
+        ),
+        (
+            "critical under normal",
+            |s| s.vcpus[0].stack.swap(0, 1),
+            |e| matches!(e, E::BadStack { .. }),
+        ),
+        (
+            "three contexts",
+            |s| {
+                let c = s.vcpus[0].stack[0];
+                s.vcpus[0].stack.push(c);
+            },
+            |e| matches!(e, E::BadStack { .. }),
+        ),
+        (
+            "unknown stacked event",
+            |s| s.vcpus[1].stack[0].event = 0x99,
+            |e| matches!(e, E::BadStack { .. }),
+        ),
+        (
+            "shared running elsewhere",
+            |s| {
+                let i = s
+                    .shared
+                    .iter()
+                    .position(|e| e.running_on.is_some())
+                    .unwrap();
+                s.shared[i].running_on = Some(0);
+            },
+            |e| matches!(e, E::RunningMismatch { .. }),
+        ),
+        (
+            "rm_pe affinity of no vCPU",
+            |s| {
+                let i = s
+                    .shared
+                    .iter()
+                    .position(|e| e.routing == Routing::Pe)
+                    .unwrap();
+                s.shared[i].affinity = 0x7;
+            },
+            |e| matches!(e, E::BadRegistration { .. }),
+        ),
+        (
+            "target on wrong vCPU",
+            |s| {
+                let i = s.shared.iter().position(|e| e.target.is_some()).unwrap();
+                s.shared[i].target = Some(1);
+            },
+            |e| matches!(e, E::BadPending { .. }),
+        ),
+        (
+            "binding of SGI",
+            |s| s.slots[0].intid = Some(3),
+            |e| matches!(e, E::BadBinding { .. }),
+        ),
+        (
+            "duplicate binding",
+            |s| {
+                let a = s
+                    .slots
+                    .iter()
+                    .find_map(|b| b.intid.filter(|i| *i >= 32))
+                    .unwrap();
+                let j = s.slots.iter().rposition(|b| b.intid.is_none()).unwrap();
+                s.slots[j].intid = Some(a);
+            },
+            |e| matches!(e, E::BadBinding { .. }),
+        ),
+        (
+            "registered slot unbound",
+            |s| {
+                for b in s.slots.iter_mut() {
+                    b.intid = None;
+                }
+            },
+            |e| matches!(e, E::BadBinding { .. }),
+        ),
     ];
     for (name, mutate, want) in cases {
         let mut st = good.clone();

@@ -11,13 +11,16 @@ use super::sim::*;
 use crate::{Interrupted, Sdei};
 
 /// One vCPU thread: register event 0 and the private platform event,
-/// then loop PE_MASK/UNMASK, signal the other vCPU, and handle whatever
+/// then loop `PE_MASK`/`PE_UNMASK`, signal the other vCPU, and handle whatever
 /// gets delivered (CONTEXT + COMPLETE).
 fn vcpu_thread(sdei: Arc<Sdei>, v: u32, stop: Arc<AtomicBool>, handled: Arc<AtomicU64>) {
     let me = VcpuIndex(v);
     let call = |fid, args: &[u64]| sdei.call(me, &Call::new(fid, args));
     for ev in [0u64, EV_PRIV_NORMAL as u64] {
-        assert_eq!(call(ids::SDEI_EVENT_REGISTER, &[ev, ENTRY, ev, 0, 0]).reply, Reply::x0(0));
+        assert_eq!(
+            call(ids::SDEI_EVENT_REGISTER, &[ev, ENTRY, ev, 0, 0]).reply,
+            Reply::x0(0)
+        );
         assert_eq!(call(ids::SDEI_EVENT_ENABLE, &[ev]).reply, Reply::x0(0));
     }
     let other = Mpidr::kvm_default(1 - v).0;
@@ -64,7 +67,10 @@ fn two_vcpu_threads_mask_unmask_and_signal_while_a_third_raises() {
     let mpidrs = [Mpidr::kvm_default(0), Mpidr::kvm_default(1)];
     let sdei = Arc::new(Sdei::new(&test_config(), &mpidrs).unwrap());
     // The shared event is registered up front (RM_ANY).
-    let c = Call::new(ids::SDEI_EVENT_REGISTER, &[EV_SHARED_NORMAL as u64, ENTRY, 0, 0, 0]);
+    let c = Call::new(
+        ids::SDEI_EVENT_REGISTER,
+        &[EV_SHARED_NORMAL as u64, ENTRY, 0, 0, 0],
+    );
     assert_eq!(sdei.call(VcpuIndex(0), &c).reply, Reply::x0(0));
     let c = Call::new(ids::SDEI_EVENT_ENABLE, &[EV_SHARED_NORMAL as u64]);
     assert_eq!(sdei.call(VcpuIndex(0), &c).reply, Reply::x0(0));
@@ -97,8 +103,15 @@ fn two_vcpu_threads_mask_unmask_and_signal_while_a_third_raises() {
     // Nothing is left running, and the state is coherent.
     let st = sdei.state();
     assert!(st.vcpus.iter().all(|v| v.stack.is_empty()));
-    let shared = st.shared.iter().find(|e| e.event == EV_SHARED_NORMAL).unwrap();
+    let shared = st
+        .shared
+        .iter()
+        .find(|e| e.event == EV_SHARED_NORMAL)
+        .unwrap();
     assert_eq!(shared.status, 3);
-    assert!(!shared.pending, "a shared trigger was lost on an unmasked idle VM");
+    assert!(
+        !shared.pending,
+        "a shared trigger was lost on an unmasked idle VM"
+    );
     Sdei::restore(&test_config(), &mpidrs, &st).unwrap();
 }
