@@ -1,0 +1,423 @@
+//! The VM object and its per-vCPU handles: the front door a VMM calls.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ops::RangeInclusive;
+
+use fwcall_pvtime::{GuestMemoryAccess, MemoryError, PvTime};
+use fwcall_sdei::{Delivery, InterruptHook, Interrupted, IrqOutcome, RaiseError as SdeiRaiseError, Sdei};
+use fwcall_smccc::error::NOT_SUPPORTED;
+use fwcall_smccc::{ArchService, Call, Convention, FunctionId, Kicks, Outcome, Owner, Reply, Uid, VcpuIndex, ids};
+
+use crate::config::{ConfigError, VmConfig};
+use crate::features::{FeatureError, FeatureRegister, FeatureState, FirmwareFeatures, StdFeatures, StdHypFeatures};
+use crate::service::{Registered, Service, ServiceError, check_range};
+
+/// Function numbers of the general queries every owner may answer.
+const QUERY_CALL_COUNT: u16 = 0xFF00;
+const QUERY_CALL_UID: u16 = 0xFF01;
+const QUERY_REVISION: u16 = 0xFF03;
+
+/// The first and last function numbers of SDEI within OEN 4.
+const SDEI_FIRST: u16 = 0x20;
+const SDEI_LAST: u16 = 0x3F;
+
+/// One VM's firmware-call server.
+///
+/// Share it between vCPU threads (it is `Sync`; wrap it in an `Arc`) and
+/// give each thread its [`Vcpu`] handle. Calls on different vCPUs never
+/// contend on a VM-wide lock.
+///
+/// ```
+/// use fwcall::{Vm, VmConfig, Call, Reply, VcpuIndex, ids, NoMemory};
+///
+/// let vm = Vm::new(VmConfig::new(2), NoMemory).unwrap();
+/// let vcpu = vm.vcpu(VcpuIndex(0)).unwrap();
+/// let out = vcpu.handle(&Call::new(ids::SDEI_VERSION, &[]));
+/// assert_eq!(out.reply, Reply::x0(0x1_0001_0066_7763)); // SDEI 1.1, vendor "fwc"
+/// ```
+pub struct Vm<M> {
+    config: VmConfig,
+    arch: ArchService,
+    features: FeatureState,
+    sdei: Option<Sdei>,
+    pvtime: PvTime,
+    services: Vec<Registered>,
+    mem: M,
+}
+
+impl<M> core::fmt::Debug for Vm<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Vm")
+            .field("vcpus", &self.config.vcpu_count())
+            .field("smccc", &self.arch.version)
+            .field("features", &self.features.current())
+            .field("sdei", &self.sdei.is_some())
+            .field("services", &self.services.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: GuestMemoryAccess> Vm<M> {
+    /// Builds a VM from its configuration and the VMM's guest-memory access.
+    pub fn new(config: VmConfig, mem: M) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let sdei = match &config.sdei {
+            Some(c) => Some(Sdei::new(c, &config.mpidrs)?),
+            None => None,
+        };
+        let pvtime = PvTime::new(&config.pvtime, config.vcpu_count(), &config.ram, &config.reserved)?;
+        Ok(Self::assemble(config, mem, sdei, pvtime))
+    }
+
+    pub(crate) fn assemble(config: VmConfig, mem: M, sdei: Option<Sdei>, pvtime: PvTime) -> Self {
+        let mut supported = FirmwareFeatures::default();
+        if sdei.is_some() {
+            supported.std |= StdFeatures::SDEI;
+        }
+        if config.pvtime.enabled {
+            supported.std_hyp |= StdHypFeatures::PV_TIME;
+            if config.pvtime.lpt.is_some() {
+                supported.std_hyp |= StdHypFeatures::PV_TIME_LPT;
+            }
+        }
+        let arch = ArchService {
+            version: config.smccc_version,
+            soc_id: config.soc_id,
+            workarounds: config.workarounds,
+        };
+        Vm { arch, features: FeatureState::new(supported), sdei, pvtime, services: Vec::new(), mem, config }
+    }
+
+    /// Adds a service of the VMM's own for the function IDs in `range`,
+    /// gated by bit `feature_bit` of [`FeatureRegister::VendorHyp`] (the
+    /// bit is set by default). Only before the guest's first call.
+    pub fn add_service(
+        &mut self,
+        range: RangeInclusive<u32>,
+        feature_bit: u32,
+        service: Box<dyn Service>,
+    ) -> Result<(), ServiceError> {
+        let name = || alloc::string::String::from(service.name());
+        if self.features.is_frozen() {
+            return Err(ServiceError::Started { name: name() });
+        }
+        if feature_bit > 63 {
+            return Err(ServiceError::BadBit { name: name(), bit: feature_bit });
+        }
+        check_range(service.name(), &range, &self.services)?;
+        let bit = 1u64 << feature_bit;
+        let mut supported = self.features.supported();
+        supported.vendor_hyp |= crate::features::VendorHypFeatures::from_bits_retain(bit);
+        let current = self.features.current();
+        self.features = FeatureState::new(supported);
+        // Keep any bits the VMM already cleared.
+        for r in FeatureRegister::ALL {
+            let keep = current.get(r) | if r == FeatureRegister::VendorHyp { bit } else { 0 };
+            let _ = self.features.write(r, keep & supported.get(r));
+        }
+        self.services.push(Registered { start: *range.start(), end: *range.end(), bit, service });
+        Ok(())
+    }
+
+    /// Installs the hook SDEI calls when a guest interrupt becomes an SDEI
+    /// trigger (a bound event is registered) and when it is given back.
+    pub fn set_interrupt_hook(&mut self, hook: Box<dyn InterruptHook>) {
+        if let Some(s) = self.sdei.as_mut() {
+            s.set_interrupt_hook(hook);
+        }
+    }
+
+    /// Writes one feature word. Refused for bits the VM cannot serve, and
+    /// for any change once the guest has made a call.
+    pub fn set_features(&self, register: FeatureRegister, value: u64) -> Result<(), FeatureError> {
+        self.features.write(register, value)
+    }
+
+    /// The feature words in force.
+    pub fn features(&self) -> FirmwareFeatures {
+        self.features.current()
+    }
+
+    /// The feature words this VM could serve (the default values).
+    pub fn supported_features(&self) -> FirmwareFeatures {
+        self.features.supported()
+    }
+
+    /// Prepares guest-visible state before any vCPU runs: publishes the LPT
+    /// structure when LPT is configured. Call it once after [`Vm::new`] and
+    /// once after a restore, before the first `KVM_RUN` (or equivalent).
+    pub fn start(&self) -> Result<(), MemoryError> {
+        self.pvtime.start(&self.mem)
+    }
+
+    /// The handle for one vCPU.
+    pub fn vcpu(&self, index: VcpuIndex) -> Result<Vcpu<'_, M>, VcpuError> {
+        if index.get() < self.config.vcpu_count() {
+            Ok(Vcpu { vm: self, index })
+        } else {
+            Err(VcpuError { index, count: self.config.vcpu_count() })
+        }
+    }
+
+    /// The handles of every vCPU, in order.
+    pub fn vcpus(&self) -> impl Iterator<Item = Vcpu<'_, M>> {
+        (0..self.config.vcpu_count() as u32).map(move |i| Vcpu { vm: self, index: VcpuIndex(i) })
+    }
+
+    /// The number of vCPUs.
+    pub fn vcpu_count(&self) -> usize {
+        self.config.vcpu_count()
+    }
+
+    /// The configuration the VM was built from.
+    pub fn config(&self) -> &VmConfig {
+        &self.config
+    }
+
+    /// The guest-memory access the VM writes through.
+    pub fn memory(&self) -> &M {
+        &self.mem
+    }
+
+    /// The SDEI server, if SDEI is configured.
+    pub fn sdei(&self) -> Option<&Sdei> {
+        self.sdei.as_ref()
+    }
+
+    /// The PV-time server.
+    pub fn pvtime(&self) -> &PvTime {
+        &self.pvtime
+    }
+
+    /// Raises a platform SDEI event the configuration declared (an NMI-like
+    /// event, a migration notification, a RAS error). `vcpu` names the
+    /// target of a private event. Returns the vCPUs to kick.
+    pub fn raise(&self, event: u32, vcpu: Option<VcpuIndex>) -> Result<Kicks, RaiseError> {
+        let sdei = self.sdei.as_ref().ok_or(RaiseError::SdeiOff)?;
+        if self.features.std().contains(StdFeatures::SDEI) {
+            Ok(sdei.raise(event, vcpu)?)
+        } else {
+            Err(RaiseError::SdeiOff)
+        }
+    }
+
+    /// Reports that guest interrupt `intid` fired (`vcpu` for a PPI). If
+    /// the guest bound it to an SDEI event, SDEI takes it and the result
+    /// names the vCPUs to kick; otherwise the VMM delivers it as an IRQ.
+    pub fn irq(&self, intid: u32, vcpu: Option<VcpuIndex>) -> IrqOutcome {
+        match &self.sdei {
+            Some(s) => s.irq(intid, vcpu),
+            None => IrqOutcome::NotBound,
+        }
+    }
+
+    /// What `SMCCC_ARCH_FEATURES` answers for an ID outside the Arm
+    /// Architecture range: truthful for everything this VM serves.
+    fn arch_features_of(&self, fid: FunctionId) -> i64 {
+        match fid.owner() {
+            Owner::StandardHypervisor => {
+                if !self.features.std_hyp().contains(StdHypFeatures::PV_TIME) {
+                    return NOT_SUPPORTED;
+                }
+                self.pvtime.arch_features(fid)
+            }
+            _ => match self.service_for(fid) {
+                Some(s) => s.service.arch_features(fid),
+                None => NOT_SUPPORTED,
+            },
+        }
+    }
+
+    #[inline]
+    fn service_for(&self, fid: FunctionId) -> Option<&Registered> {
+        let vendor = self.features.word(FeatureRegister::VendorHyp);
+        self.services.iter().find(|r| r.covers(fid) && vendor & r.bit != 0)
+    }
+
+    /// The routing step: serves `call` (whose ID is `fid`, already checked
+    /// and stripped of the SVE hint) on `vcpu`.
+    fn route(&self, vcpu: VcpuIndex, fid: FunctionId, call: &Call) -> Outcome {
+        match fid.owner() {
+            Owner::Arch => match self.arch.call(fid, call, |q| self.arch_features_of(q)) {
+                Some(r) => Outcome::reply(r),
+                None => Outcome::not_supported(),
+            },
+            Owner::StandardSecure if (SDEI_FIRST..=SDEI_LAST).contains(&fid.number()) => match &self.sdei {
+                Some(s) if self.features.std().contains(StdFeatures::SDEI) => s.call(vcpu, call),
+                _ => Outcome::not_supported(),
+            },
+            Owner::StandardHypervisor => Outcome::reply(self.std_hyp(vcpu, fid, call)),
+            _ => match self.service_for(fid) {
+                Some(r) => r.service.call(vcpu, call),
+                None => Outcome::not_supported(),
+            },
+        }
+    }
+
+    fn std_hyp(&self, vcpu: VcpuIndex, fid: FunctionId, call: &Call) -> Reply {
+        let on = self.features.std_hyp();
+        if !on.contains(StdHypFeatures::PV_TIME) {
+            return Reply::NOT_SUPPORTED;
+        }
+        if fid == ids::PV_TIME_LPT && !on.contains(StdHypFeatures::PV_TIME_LPT) {
+            return Reply::NOT_SUPPORTED;
+        }
+        if fid.convention() == Convention::Smc32 {
+            match fid.number() {
+                QUERY_CALL_COUNT => return Reply::x0(self.pvtime.functions_served() as u64),
+                QUERY_CALL_UID => return Uid::FWCALL_STD_HYP.reply(),
+                // Revision 1.0 of fwcall's OEN 5 implementation.
+                QUERY_REVISION => return Reply::x0_3([1, 0, 0, 0]),
+                _ => {}
+            }
+        }
+        if fid == ids::PV_TIME_FEATURES
+            && call.arg(1) as u32 == ids::PV_TIME_LPT.raw()
+            && !on.contains(StdHypFeatures::PV_TIME_LPT)
+        {
+            return Reply::NOT_SUPPORTED;
+        }
+        self.pvtime.call(vcpu, call, &self.mem).unwrap_or(Reply::NOT_SUPPORTED)
+    }
+}
+
+/// The handle one vCPU thread uses: cheap to create, borrows the [`Vm`].
+pub struct Vcpu<'vm, M> {
+    vm: &'vm Vm<M>,
+    index: VcpuIndex,
+}
+
+impl<M> core::fmt::Debug for Vcpu<'_, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Vcpu").field("index", &self.index).finish_non_exhaustive()
+    }
+}
+
+impl<M> Clone for Vcpu<'_, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M> Copy for Vcpu<'_, M> {}
+
+impl<M: GuestMemoryAccess> Vcpu<'_, M> {
+    /// This vCPU's index.
+    pub fn index(&self) -> VcpuIndex {
+        self.index
+    }
+
+    /// Serves one HVC/SMC exit: `call` holds `X0..X17` and the conduit as
+    /// the guest left them. The outcome says exactly which registers to
+    /// write and which other vCPUs to kick. The PC is never part of it:
+    /// the hypervisor has already moved it past the instruction.
+    ///
+    /// Any ID nobody serves (unknown, malformed, yielding, or switched off
+    /// in the feature words) gets `NOT_SUPPORTED` in `X0` and nothing else.
+    #[inline]
+    pub fn handle(&self, call: &Call) -> Outcome {
+        let vm = self.vm;
+        vm.features.freeze();
+        let raw = call.fid();
+        let version = vm.arch.version;
+        if !raw.is_well_formed(version) {
+            return Outcome::not_supported();
+        }
+        let fid = raw.for_lookup(version);
+        let mut outcome = if fid == raw {
+            vm.route(self.index, fid, call)
+        } else {
+            let mut stripped = *call;
+            stripped.x[0] = fid.raw() as u64;
+            vm.route(self.index, fid, &stripped)
+        };
+        if fid.convention() == Convention::Smc32 {
+            outcome.reply = smc32_results(outcome.reply);
+        }
+        outcome
+    }
+
+    /// Whether an SDEI delivery may be waiting: a single atomic load, cheap
+    /// enough to ask before every resume.
+    #[inline]
+    pub fn has_pending_delivery(&self) -> bool {
+        match &self.vm.sdei {
+            Some(s) => s.has_pending(self.index),
+            None => false,
+        }
+    }
+
+    /// Asks for the SDEI event to enter now, given the context the vCPU
+    /// would otherwise resume (`X0..X17`, PC and PSTATE after any call
+    /// result was applied, and `SCTLR_EL1`). fwcall saves that context;
+    /// the VMM writes the [`Delivery`]'s registers and kicks its `kicks`.
+    pub fn take_delivery(&self, interrupted: &Interrupted) -> Option<Delivery> {
+        let s = self.vm.sdei.as_ref()?;
+        if !self.vm.features.std().contains(StdFeatures::SDEI) {
+            return None;
+        }
+        s.take_delivery(self.index, interrupted)
+    }
+
+    /// Resets the vCPU (power-on, PSCI `CPU_ON`): its private SDEI events
+    /// go back to unregistered, any handler in progress is discarded, and
+    /// it is masked again. Stolen time is kept.
+    pub fn reset(&self) {
+        if let Some(s) = &self.vm.sdei {
+            s.reset_vcpu(self.index);
+        }
+    }
+
+    /// Accounts `ns` more nanoseconds of stolen time and, if the guest
+    /// enabled PV time on this vCPU, writes its record with one 64-bit
+    /// store. Returns the new total.
+    #[inline]
+    pub fn account_steal(&self, ns: u64) -> Result<u64, MemoryError> {
+        self.vm.pvtime.account(self.index, ns, &self.vm.mem)
+    }
+
+    /// Stolen time accounted so far, in nanoseconds.
+    pub fn stolen_ns(&self) -> u64 {
+        self.vm.pvtime.stolen_ns(self.index)
+    }
+}
+
+/// SMC32 results are 32-bit: each written register keeps its low 32 bits,
+/// zero-extended, except an error code, which stays sign-extended as KVM
+/// writes it, so both a `W0` and an `X0` reader see -1.
+fn smc32_results(reply: Reply) -> Reply {
+    match reply {
+        Reply::Return { mut regs, count } => {
+            for r in regs.iter_mut() {
+                let sign_extended = *r as u32 as i32 as i64 as u64;
+                if !(*r == sign_extended && (*r as i64) < 0) {
+                    *r = *r as u32 as u64;
+                }
+            }
+            Reply::Return { regs, count }
+        }
+        other => other.for_convention(Convention::Smc32),
+    }
+}
+
+/// A vCPU index outside the VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{index} does not exist: the VM has {count} vCPUs")]
+pub struct VcpuError {
+    /// The index asked for.
+    pub index: VcpuIndex,
+    /// How many vCPUs there are.
+    pub count: usize,
+}
+
+/// A refused [`Vm::raise`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RaiseError {
+    /// SDEI is not configured, or switched off in the feature words.
+    #[error("SDEI is off for this VM: configure it in VmConfig::sdei to raise events")]
+    SdeiOff,
+    /// SDEI refused the event.
+    #[error(transparent)]
+    Sdei(#[from] SdeiRaiseError),
+}
