@@ -33,7 +33,8 @@ pub struct Options {
 }
 
 /// The default command line: the 8250 early console, kept after boot.
-pub const DEFAULT_CMDLINE: &str = "earlycon=uart8250,mmio,0x9000000 keep_bootcon console=ttyS0 rdinit=/init";
+pub const DEFAULT_CMDLINE: &str =
+    "earlycon=uart8250,mmio,0x9000000 keep_bootcon console=ttyS0 rdinit=/init";
 
 /// Usage text.
 pub const USAGE: &str = "usage: fwcall-refvmm --kernel IMAGE [--initrd FILE] [--cmdline STR] [--vcpus N (2)] \
@@ -79,7 +80,10 @@ fn number(flag: &str, value: &str) -> Result<u64, CliError> {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => value.parse(),
     };
-    parsed.map_err(|_| CliError::Bad { flag: flag.into(), value: value.into() })
+    parsed.map_err(|_| CliError::Bad {
+        flag: flag.into(),
+        value: value.into(),
+    })
 }
 
 /// Parses the arguments after the program name.
@@ -114,12 +118,17 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, CliErro
                 o.vcpus = u32::try_from(n).unwrap_or(u32::MAX);
             }
             "--mem" => o.mem_mib = number(&flag, &value()?)?,
-            "--raise-every" => o.raise_every = Some(Duration::from_millis(number(&flag, &value()?)?)),
+            "--raise-every" => {
+                o.raise_every = Some(Duration::from_millis(number(&flag, &value()?)?))
+            }
             "--raise-event" => {
                 let v = value()?;
-                o.raise_event = u32::try_from(number(&flag, &v)?).map_err(|_| CliError::Bad { flag, value: v })?;
+                o.raise_event = u32::try_from(number(&flag, &v)?)
+                    .map_err(|_| CliError::Bad { flag, value: v })?;
             }
-            "--snapshot-at" => o.snapshot_at = Some(Duration::from_millis(number(&flag, &value()?)?)),
+            "--snapshot-at" => {
+                o.snapshot_at = Some(Duration::from_millis(number(&flag, &value()?)?))
+            }
             "--steal-refresh" => o.steal_refresh = Duration::from_millis(number(&flag, &value()?)?),
             "--timeout" => o.timeout = Some(Duration::from_secs(number(&flag, &value()?)?)),
             _ => return Err(CliError::Unknown(flag)),
@@ -159,7 +168,10 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(o.initrd, Some(PathBuf::from("/i")));
-        assert_eq!((o.vcpus, o.mem_mib, o.raise_event, o.sdei), (3, 512, 0x100, false));
+        assert_eq!(
+            (o.vcpus, o.mem_mib, o.raise_event, o.sdei),
+            (3, 512, 0x100, false)
+        );
         assert_eq!(o.raise_every, Some(Duration::from_millis(50)));
         assert_eq!(o.snapshot_at, Some(Duration::from_secs(2)));
         assert_eq!(o.steal_refresh, Duration::ZERO);
@@ -169,10 +181,22 @@ mod tests {
     #[test]
     fn bad_command_lines_say_what_is_wrong() {
         assert_eq!(parse(args("")), Err(CliError::NoKernel));
-        assert_eq!(parse(args("--kernel")), Err(CliError::Missing("--kernel".into())));
-        assert!(matches!(parse(args("--kernel /k --vcpus x")), Err(CliError::Bad { .. })));
-        assert!(matches!(parse(args("--kernel /k --vcpus 0")), Err(CliError::Vcpus { .. })));
-        assert!(matches!(parse(args("--kernel /k --mem 1")), Err(CliError::Mem(1))));
+        assert_eq!(
+            parse(args("--kernel")),
+            Err(CliError::Missing("--kernel".into()))
+        );
+        assert!(matches!(
+            parse(args("--kernel /k --vcpus x")),
+            Err(CliError::Bad { .. })
+        ));
+        assert!(matches!(
+            parse(args("--kernel /k --vcpus 0")),
+            Err(CliError::Vcpus { .. })
+        ));
+        assert!(matches!(
+            parse(args("--kernel /k --mem 1")),
+            Err(CliError::Mem(1))
+        ));
         assert!(matches!(parse(args("--bogus")), Err(CliError::Unknown(_))));
     }
 }

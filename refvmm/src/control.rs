@@ -17,7 +17,9 @@ pub fn raise<M: GuestMemoryAccess>(vm: &Vm<M>, event: u32) -> Result<Kicks, Rais
     let mut kicks = Kicks::none();
     for vcpu in vm.vcpus() {
         if event == 0 {
-            let Some(mpidr) = vm.config().mpidrs.get(vcpu.index().get()) else { continue };
+            let Some(mpidr) = vm.config().mpidrs.get(vcpu.index().get()) else {
+                continue;
+            };
             let out = vcpu.handle(&Call::new(ids::SDEI_EVENT_SIGNAL, &[0, mpidr.0]));
             kicks.extend(&out.kicks);
         } else {
@@ -25,6 +27,30 @@ pub fn raise<M: GuestMemoryAccess>(vm: &Vm<M>, event: u32) -> Result<Kicks, Rais
         }
     }
     Ok(kicks)
+}
+
+static RAISE_REQUESTED: AtomicBool = AtomicBool::new(false);
+static SNAPSHOT_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks the control thread to raise the event once (SIGUSR1). Only an
+/// atomic store: safe in a signal handler.
+pub fn request_raise() {
+    RAISE_REQUESTED.store(true, Ordering::Release);
+}
+
+/// Asks the control thread for a snapshot/restore cycle (SIGUSR2).
+pub fn request_snapshot() {
+    SNAPSHOT_REQUESTED.store(true, Ordering::Release);
+}
+
+/// Takes a pending raise request.
+pub fn take_raise_request() -> bool {
+    RAISE_REQUESTED.swap(false, Ordering::AcqRel)
+}
+
+/// Takes a pending snapshot request.
+pub fn take_snapshot_request() -> bool {
+    SNAPSHOT_REQUESTED.swap(false, Ordering::AcqRel)
 }
 
 /// Stops every vCPU thread outside `KVM_RUN` and lets one thread work on
@@ -49,12 +75,23 @@ impl PauseGate {
         self.requested.store(true, Ordering::Release);
     }
 
-    /// Waits until `n` vCPU threads are parked.
-    pub fn wait_parked(&self, n: usize) {
+    /// Waits until every vCPU thread still running (`running()` re-reads
+    /// the count, since a thread may stop meanwhile) is parked, or until
+    /// `give_up()` says so. Returns whether all parked.
+    pub fn wait_parked(&self, running: impl Fn() -> usize, give_up: impl Fn() -> bool) -> bool {
         let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
-        while *parked < n {
-            parked = self.changed.wait(parked).unwrap_or_else(|e| e.into_inner());
+        while *parked < running() {
+            if give_up() {
+                return false;
+            }
+            let tick = std::time::Duration::from_millis(10);
+            parked = self
+                .changed
+                .wait_timeout(parked, tick)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
+        true
     }
 
     /// Ends the pause.

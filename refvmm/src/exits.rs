@@ -43,7 +43,10 @@ impl<'a, M: GuestMemoryAccess> VcpuExits<'a, M> {
 
     /// Before each `KVM_RUN`: enter a pending SDEI handler, if any.
     /// Returns the vCPUs to kick.
-    pub fn before_run<R: VcpuRegisters>(&self, regs: &mut R) -> Result<Kicks, RegisterError<R::Error>> {
+    pub fn before_run<R: VcpuRegisters>(
+        &self,
+        regs: &mut R,
+    ) -> Result<Kicks, RegisterError<R::Error>> {
         match self.me.deliver_pending(regs)? {
             Some(d) => {
                 self.stats.delivered(d.event);
@@ -64,7 +67,9 @@ pub struct Devices<W> {
 impl<W: Write> Devices<W> {
     /// Devices with the console going to `out`.
     pub fn new(out: W) -> Self {
-        Devices { uart: Mutex::new(Uart::new(out)) }
+        Devices {
+            uart: Mutex::new(Uart::new(out)),
+        }
     }
 
     /// An MMIO read of `data.len()` bytes at `addr`.

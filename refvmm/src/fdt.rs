@@ -64,7 +64,10 @@ pub fn build(p: &FdtParams) -> Result<Vec<u8>, Error> {
     f.end_node(cpus)?;
 
     let psci = f.begin_node("psci")?;
-    f.property_string_list("compatible", vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()])?;
+    f.property_string_list(
+        "compatible",
+        vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()],
+    )?;
     f.property_string("method", "hvc")?;
     f.end_node(psci)?;
 
@@ -152,16 +155,29 @@ mod tests {
         }
     }
 
-    fn find<'a>(props: &'a [(String, String, Vec<u8>)], path: &str, name: &str) -> Option<&'a [u8]> {
-        props.iter().find(|(p, n, _)| p == path && n == name).map(|(_, _, v)| v.as_slice())
+    fn find<'a>(
+        props: &'a [(String, String, Vec<u8>)],
+        path: &str,
+        name: &str,
+    ) -> Option<&'a [u8]> {
+        props
+            .iter()
+            .find(|(p, n, _)| p == path && n == name)
+            .map(|(_, _, v)| v.as_slice())
     }
 
     #[test]
     fn psci_and_sdei_use_the_hvc_conduit() {
         let props = properties(&build(&params(true)).unwrap());
         assert_eq!(find(&props, "/psci", "method"), Some(b"hvc\0".as_slice()));
-        assert_eq!(find(&props, "/firmware/sdei", "compatible"), Some(b"arm,sdei-1.0\0".as_slice()));
-        assert_eq!(find(&props, "/firmware/sdei", "method"), Some(b"hvc\0".as_slice()));
+        assert_eq!(
+            find(&props, "/firmware/sdei", "compatible"),
+            Some(b"arm,sdei-1.0\0".as_slice())
+        );
+        assert_eq!(
+            find(&props, "/firmware/sdei", "method"),
+            Some(b"hvc\0".as_slice())
+        );
     }
 
     #[test]
@@ -174,12 +190,27 @@ mod tests {
     fn every_vcpu_is_a_psci_cpu_and_memory_and_initrd_are_declared() {
         let props = properties(&build(&params(true)).unwrap());
         for cpu in ["/cpus/cpu@0", "/cpus/cpu@1"] {
-            assert_eq!(find(&props, cpu, "enable-method"), Some(b"psci\0".as_slice()));
+            assert_eq!(
+                find(&props, cpu, "enable-method"),
+                Some(b"psci\0".as_slice())
+            );
         }
-        let reg: Vec<u8> = [RAM_BASE, 256 << 20].iter().flat_map(|v| v.to_be_bytes()).collect();
-        assert_eq!(find(&props, "/memory@40000000", "reg"), Some(reg.as_slice()));
-        assert_eq!(find(&props, "/chosen", "linux,initrd-start"), Some(0x4800_0000u64.to_be_bytes().as_slice()));
-        assert_eq!(find(&props, "/chosen", "bootargs"), Some(b"console=ttyS0\0".as_slice()));
+        let reg: Vec<u8> = [RAM_BASE, 256 << 20]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        assert_eq!(
+            find(&props, "/memory@40000000", "reg"),
+            Some(reg.as_slice())
+        );
+        assert_eq!(
+            find(&props, "/chosen", "linux,initrd-start"),
+            Some(0x4800_0000u64.to_be_bytes().as_slice())
+        );
+        assert_eq!(
+            find(&props, "/chosen", "bootargs"),
+            Some(b"console=ttyS0\0".as_slice())
+        );
     }
 
     #[test]

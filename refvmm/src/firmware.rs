@@ -25,8 +25,14 @@ pub const PLATFORM_EVENT: u32 = 0x100;
 pub fn config(mpidrs: &[u64], ram_size: u64, sdei: bool) -> fwcall::VmConfig {
     let mut c = fwcall::kvm::vm_config(1);
     c.mpidrs = mpidrs.iter().map(|m| Mpidr(*m)).collect();
-    c.ram = vec![MemoryRegion { base: Gpa(RAM_BASE), size: ram_size }];
-    c.reserved = vec![MemoryRegion { base: Gpa(PVTIME_BASE), size: PVTIME_SIZE }];
+    c.ram = vec![MemoryRegion {
+        base: Gpa(RAM_BASE),
+        size: ram_size,
+    }];
+    c.reserved = vec![MemoryRegion {
+        base: Gpa(PVTIME_BASE),
+        size: PVTIME_SIZE,
+    }];
     c.pvtime.stolen_time_base = Some(Gpa(PVTIME_BASE));
     match (sdei, c.sdei.as_mut()) {
         (true, Some(s)) => s.events.push(EventDecl {

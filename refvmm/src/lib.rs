@@ -22,8 +22,12 @@ pub mod control;
 pub mod exits;
 pub mod fdt;
 pub mod firmware;
+#[cfg(target_arch = "aarch64")]
+pub mod kick;
 pub mod layout;
 pub mod memory;
+#[cfg(target_arch = "aarch64")]
+pub mod snapshot;
 pub mod stats;
 pub mod uart;
 #[cfg(target_arch = "aarch64")]

@@ -30,6 +30,8 @@ fn run(options: refvmm::cli::Options) {
 
 #[cfg(not(target_arch = "aarch64"))]
 fn run(_options: refvmm::cli::Options) {
-    eprintln!("fwcall-refvmm: KVM/arm64 is needed; build it for aarch64-unknown-linux-gnu (refvmm/build-aarch64.sh)");
+    eprintln!(
+        "fwcall-refvmm: KVM/arm64 is needed; build it for aarch64-unknown-linux-gnu (refvmm/build-aarch64.sh)"
+    );
     std::process::exit(2);
 }

@@ -16,10 +16,14 @@ pub enum MemoryError {
     #[error("cannot map guest memory: {0}")]
     Map(String),
     /// The kernel is not an arm64 `Image`.
-    #[error("the kernel is not an arm64 Image (no ARM\\x64 magic at offset 56); pass the raw Image (Debian's vmlinuz is one)")]
+    #[error(
+        "the kernel is not an arm64 Image (no ARM\\x64 magic at offset 56); pass the raw Image (Debian's vmlinuz is one)"
+    )]
     NotAnImage,
     /// Something does not fit in RAM.
-    #[error("{what} ({len} bytes) does not fit in {ram_mib} MiB of RAM; give the guest more memory")]
+    #[error(
+        "{what} ({len} bytes) does not fit in {ram_mib} MiB of RAM; give the guest more memory"
+    )]
     TooBig {
         /// What.
         what: &'static str,
@@ -72,7 +76,11 @@ impl GuestMem {
             GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(base), size as usize)])
                 .map_err(|e| MemoryError::Map(format!("{e:?}")))
         };
-        Ok(GuestMem { ram: map(RAM_BASE, ram_size)?, pvtime: map(PVTIME_BASE, PVTIME_SIZE)?, ram_size })
+        Ok(GuestMem {
+            ram: map(RAM_BASE, ram_size)?,
+            pvtime: map(PVTIME_BASE, PVTIME_SIZE)?,
+            ram_size,
+        })
     }
 
     /// RAM size in bytes.
@@ -82,10 +90,21 @@ impl GuestMem {
 
     /// The memslots: 0 for RAM, 1 for PV time.
     pub fn slots(&self) -> Result<[Slot; 2], MemoryError> {
-        let host = |m: &GuestMemoryMmap, gpa: u64| m.get_host_address(GuestAddress(gpa)).map(|p| p as u64);
+        let host =
+            |m: &GuestMemoryMmap, gpa: u64| m.get_host_address(GuestAddress(gpa)).map(|p| p as u64);
         Ok([
-            Slot { slot: 0, gpa: RAM_BASE, size: self.ram_size, host: host(&self.ram, RAM_BASE)? },
-            Slot { slot: 1, gpa: PVTIME_BASE, size: PVTIME_SIZE, host: host(&self.pvtime, PVTIME_BASE)? },
+            Slot {
+                slot: 0,
+                gpa: RAM_BASE,
+                size: self.ram_size,
+                host: host(&self.ram, RAM_BASE)?,
+            },
+            Slot {
+                slot: 1,
+                gpa: PVTIME_BASE,
+                size: PVTIME_SIZE,
+                host: host(&self.pvtime, PVTIME_BASE)?,
+            },
         ])
     }
 
@@ -93,19 +112,27 @@ impl GuestMem {
     /// initrd below the device tree. Returns where things are; the device
     /// tree itself is written by [`GuestMem::load_dtb`].
     pub fn load(&self, kernel: &[u8], initrd: Option<&[u8]>) -> Result<BootLayout, MemoryError> {
-        let header = |at: usize| -> Option<u64> { Some(u64::from_le_bytes(kernel.get(at..at + 8)?.try_into().ok()?)) };
+        let header = |at: usize| -> Option<u64> {
+            Some(u64::from_le_bytes(kernel.get(at..at + 8)?.try_into().ok()?))
+        };
         if kernel.get(56..60) != Some(b"ARM\x64".as_slice()) {
             return Err(MemoryError::NotAnImage);
         }
         let text_offset = header(8).ok_or(MemoryError::NotAnImage)?;
         // image_size covers the kernel's BSS too; 0 on very old kernels.
-        let image_size = header(16).filter(|s| *s != 0).unwrap_or(kernel.len() as u64);
+        let image_size = header(16)
+            .filter(|s| *s != 0)
+            .unwrap_or(kernel.len() as u64);
         let ram_mib = self.ram_size >> 20;
         let dtb = dtb_addr(self.ram_size);
         let entry = RAM_BASE + text_offset;
         let kernel_end = entry.saturating_add(image_size.max(kernel.len() as u64));
         if kernel_end > dtb {
-            return Err(MemoryError::TooBig { what: "the kernel", len: image_size, ram_mib });
+            return Err(MemoryError::TooBig {
+                what: "the kernel",
+                len: image_size,
+                ram_mib,
+            });
         }
         self.ram.write_slice(kernel, GuestAddress(entry))?;
         let initrd = match initrd {
@@ -113,8 +140,15 @@ impl GuestMem {
             Some(rd) => {
                 let len = rd.len() as u64;
                 // Page-aligned, just below the device tree.
-                let start = dtb.checked_sub(len).map(|s| s & !0xfff).filter(|s| *s >= kernel_end);
-                let start = start.ok_or(MemoryError::TooBig { what: "the initrd", len, ram_mib })?;
+                let start = dtb
+                    .checked_sub(len)
+                    .map(|s| s & !0xfff)
+                    .filter(|s| *s >= kernel_end);
+                let start = start.ok_or(MemoryError::TooBig {
+                    what: "the initrd",
+                    len,
+                    ram_mib,
+                })?;
                 self.ram.write_slice(rd, GuestAddress(start))?;
                 Some((start, start + len))
             }
@@ -125,7 +159,11 @@ impl GuestMem {
     /// Writes the device tree at `addr`.
     pub fn load_dtb(&self, addr: u64, dtb: &[u8]) -> Result<(), MemoryError> {
         if dtb.len() as u64 > DTB_MAX {
-            return Err(MemoryError::TooBig { what: "the device tree", len: dtb.len() as u64, ram_mib: self.ram_size >> 20 });
+            return Err(MemoryError::TooBig {
+                what: "the device tree",
+                len: dtb.len() as u64,
+                ram_mib: self.ram_size >> 20,
+            });
         }
         Ok(self.ram.write_slice(dtb, GuestAddress(addr))?)
     }
@@ -161,22 +199,37 @@ mod tests {
     #[test]
     fn a_file_without_the_image_magic_is_refused() {
         let m = GuestMem::new(4 << 20).unwrap();
-        assert!(matches!(m.load(&[0u8; 64], None), Err(MemoryError::NotAnImage)));
-        assert!(matches!(m.load(&[0u8; 3], None), Err(MemoryError::NotAnImage)));
+        assert!(matches!(
+            m.load(&[0u8; 64], None),
+            Err(MemoryError::NotAnImage)
+        ));
+        assert!(matches!(
+            m.load(&[0u8; 3], None),
+            Err(MemoryError::NotAnImage)
+        ));
     }
 
     #[test]
     fn too_little_ram_is_an_error_not_a_panic() {
         let m = GuestMem::new(4 << 20).unwrap();
-        assert!(matches!(m.load(&image(0, 3 << 20), None), Err(MemoryError::TooBig { .. })));
-        assert!(matches!(m.load(&image(0, 4096), Some(&vec![0; 3 << 20])), Err(MemoryError::TooBig { .. })));
+        assert!(matches!(
+            m.load(&image(0, 3 << 20), None),
+            Err(MemoryError::TooBig { .. })
+        ));
+        assert!(matches!(
+            m.load(&image(0, 4096), Some(&vec![0; 3 << 20])),
+            Err(MemoryError::TooBig { .. })
+        ));
     }
 
     #[test]
     fn pv_time_is_a_separate_mapping_outside_ram() {
         let m = GuestMem::new(4 << 20).unwrap();
         let [ram, pv] = m.slots().unwrap();
-        assert_eq!((ram.slot, ram.gpa, pv.slot, pv.gpa), (0, RAM_BASE, 1, PVTIME_BASE));
+        assert_eq!(
+            (ram.slot, ram.gpa, pv.slot, pv.gpa),
+            (0, RAM_BASE, 1, PVTIME_BASE)
+        );
         assert!(m.ram.get_host_address(GuestAddress(PVTIME_BASE)).is_err());
         assert!(m.pvtime.get_host_address(GuestAddress(RAM_BASE)).is_err());
     }

@@ -45,12 +45,18 @@ impl Stats {
 
     /// Calls served for `fid`.
     pub fn calls_of(&self, fid: FunctionId) -> u64 {
-        self.calls.lock().map(|m| m.get(&fid.raw()).copied().unwrap_or(0)).unwrap_or(0)
+        self.calls
+            .lock()
+            .map(|m| m.get(&fid.raw()).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     /// Deliveries of `event`.
     pub fn deliveries_of(&self, event: u32) -> u64 {
-        self.events.lock().map(|m| m.get(&event).copied().unwrap_or(0)).unwrap_or(0)
+        self.events
+            .lock()
+            .map(|m| m.get(&event).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     /// The one-line report: `fwcall-report calls=NAME:N,... events=EV:N,...

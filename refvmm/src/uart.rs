@@ -24,7 +24,11 @@ pub struct Uart<W> {
 impl<W: Write> Uart<W> {
     /// A UART writing to `out`, flushed at each newline.
     pub fn new(out: W) -> Self {
-        Uart { out, lcr: 0, line_buffered: true }
+        Uart {
+            out,
+            lcr: 0,
+            line_buffered: true,
+        }
     }
 
     /// An MMIO read at `offset` (one byte; wider reads see it zero-extended).

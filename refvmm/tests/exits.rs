@@ -16,16 +16,28 @@ const MPIDRS: [u64; 2] = [0x8000_0000, 0x8000_0001];
 
 fn machine() -> (GuestMem, FwVm) {
     let mem = GuestMem::new(16 << 20).unwrap();
-    let vm = firmware::build(firmware::config(&MPIDRS, 16 << 20, true), mem.pvtime.clone()).unwrap();
+    let vm = firmware::build(
+        firmware::config(&MPIDRS, 16 << 20, true),
+        mem.pvtime.clone(),
+    )
+    .unwrap();
     (mem, vm)
 }
 
 fn hvc(fid: FunctionId) -> HypercallExit {
-    HypercallExit { nr: u64::from(fid.raw()), flags: 0 }
+    HypercallExit {
+        nr: u64::from(fid.raw()),
+        flags: 0,
+    }
 }
 
 /// One guest call on `regs`: arguments in X1.., result in X0.
-fn call(exits: &VcpuExits<'_, firmware::FwMemory>, regs: &mut RegisterFile, fid: FunctionId, args: &[u64]) -> u64 {
+fn call(
+    exits: &VcpuExits<'_, firmware::FwMemory>,
+    regs: &mut RegisterFile,
+    fid: FunctionId,
+    args: &[u64],
+) -> u64 {
     regs.x[1..=args.len()].copy_from_slice(args);
     exits.hypercall(hvc(fid), regs).unwrap();
     regs.x[0]
@@ -36,20 +48,41 @@ fn linux_boot_calls_are_served_and_pv_time_lands_outside_ram() {
     let (mem, vm) = machine();
     let stats = Stats::default();
     let exits = VcpuExits::new(KvmVcpu::new(&vm, VcpuIndex(1)).unwrap(), &stats);
-    let mut regs = RegisterFile { pc: 0xffff_8000_0800_0000, pstate: 0x3c5, ..Default::default() };
+    let mut regs = RegisterFile {
+        pc: 0xffff_8000_0800_0000,
+        pstate: 0x3c5,
+        ..Default::default()
+    };
 
     assert_eq!(call(&exits, &mut regs, ids::SDEI_VERSION, &[]) >> 48, 1);
     assert_eq!(call(&exits, &mut regs, ids::SDEI_PRIVATE_RESET, &[]), 0);
     assert_eq!(call(&exits, &mut regs, ids::SDEI_SHARED_RESET, &[]), 0);
     assert_eq!(call(&exits, &mut regs, ids::SDEI_PE_UNMASK, &[]), 0);
-    assert_eq!(call(&exits, &mut regs, ids::PV_TIME_FEATURES, &[u64::from(ids::PV_TIME_ST.raw())]), 0);
+    assert_eq!(
+        call(
+            &exits,
+            &mut regs,
+            ids::PV_TIME_FEATURES,
+            &[u64::from(ids::PV_TIME_ST.raw())]
+        ),
+        0
+    );
     // vCPU 1's record is the second 64-byte slot of the PV-time region.
-    assert_eq!(call(&exits, &mut regs, ids::PV_TIME_ST, &[]), PVTIME_BASE + 64);
+    assert_eq!(
+        call(&exits, &mut regs, ids::PV_TIME_ST, &[]),
+        PVTIME_BASE + 64
+    );
 
     exits.vcpu().vcpu().account_steal(1_500_000).unwrap();
-    let stolen: u64 = mem.pvtime.read_obj(GuestAddress(PVTIME_BASE + 64 + 8)).unwrap();
+    let stolen: u64 = mem
+        .pvtime
+        .read_obj(GuestAddress(PVTIME_BASE + 64 + 8))
+        .unwrap();
     assert_eq!(stolen, 1_500_000);
-    assert_eq!(regs.pc, 0xffff_8000_0800_0000, "the adapter never moves the PC");
+    assert_eq!(
+        regs.pc, 0xffff_8000_0800_0000,
+        "the adapter never moves the PC"
+    );
     assert_eq!(stats.calls_of(ids::SDEI_VERSION), 1);
     assert_eq!(stats.calls_of(ids::PV_TIME_ST), 1);
 }
@@ -59,10 +92,22 @@ fn event_0_raised_by_the_vmm_is_entered_and_completed() {
     let (_mem, vm) = machine();
     let stats = Stats::default();
     let exits = VcpuExits::new(KvmVcpu::new(&vm, VcpuIndex(0)).unwrap(), &stats);
-    let mut regs = RegisterFile { pc: 0x4008_0000, pstate: 0x3c5, ..Default::default() };
+    let mut regs = RegisterFile {
+        pc: 0x4008_0000,
+        pstate: 0x3c5,
+        ..Default::default()
+    };
     regs.x[9] = 0x99;
     let (entry, arg) = (0xffff_8000_0012_3400, 0xabcd);
-    assert_eq!(call(&exits, &mut regs, ids::SDEI_EVENT_REGISTER, &[0, entry, arg, 0, 0]), 0);
+    assert_eq!(
+        call(
+            &exits,
+            &mut regs,
+            ids::SDEI_EVENT_REGISTER,
+            &[0, entry, arg, 0, 0]
+        ),
+        0
+    );
     assert_eq!(call(&exits, &mut regs, ids::SDEI_EVENT_ENABLE, &[0]), 0);
     assert_eq!(call(&exits, &mut regs, ids::SDEI_PE_UNMASK, &[]), 0);
     let resumed = regs;
@@ -76,7 +121,10 @@ fn event_0_raised_by_the_vmm_is_entered_and_completed() {
     assert_eq!(stats.deliveries_of(0), 1);
 
     call(&exits, &mut regs, ids::SDEI_EVENT_COMPLETE, &[0]);
-    assert_eq!((regs.pc, regs.pstate, regs.x[9]), (resumed.pc, resumed.pstate, 0x99));
+    assert_eq!(
+        (regs.pc, regs.pstate, regs.x[9]),
+        (resumed.pc, resumed.pstate, 0x99)
+    );
     assert!(exits.before_run(&mut regs).unwrap().is_empty());
     assert_eq!(stats.deliveries_of(0), 1, "one raise, one delivery");
 }
@@ -87,14 +135,27 @@ fn platform_event_is_raised_through_the_vm() {
     let stats = Stats::default();
     let exits = VcpuExits::new(KvmVcpu::new(&vm, VcpuIndex(1)).unwrap(), &stats);
     let mut regs = RegisterFile::default();
-    call(&exits, &mut regs, ids::SDEI_EVENT_REGISTER, &[u64::from(PLATFORM_EVENT), 0x5000, 0, 0, 0]);
-    call(&exits, &mut regs, ids::SDEI_EVENT_ENABLE, &[u64::from(PLATFORM_EVENT)]);
+    call(
+        &exits,
+        &mut regs,
+        ids::SDEI_EVENT_REGISTER,
+        &[u64::from(PLATFORM_EVENT), 0x5000, 0, 0, 0],
+    );
+    call(
+        &exits,
+        &mut regs,
+        ids::SDEI_EVENT_ENABLE,
+        &[u64::from(PLATFORM_EVENT)],
+    );
     call(&exits, &mut regs, ids::SDEI_PE_UNMASK, &[]);
     control::raise(&vm, PLATFORM_EVENT).unwrap();
     exits.before_run(&mut regs).unwrap();
     assert_eq!(regs.pc, 0x5000);
     assert_eq!(stats.deliveries_of(PLATFORM_EVENT), 1);
-    assert!(control::raise(&vm, 0x7777).is_err(), "undeclared events are refused");
+    assert!(
+        control::raise(&vm, 0x7777).is_err(),
+        "undeclared events are refused"
+    );
 }
 
 #[test]
@@ -104,9 +165,15 @@ fn refused_forms_answer_not_supported() {
     let exits = VcpuExits::new(KvmVcpu::new(&vm, VcpuIndex(0)).unwrap(), &stats);
     let mut regs = RegisterFile::default();
     // SMC32 alias of SDEI_VERSION.
-    assert_eq!(call(&exits, &mut regs, FunctionId(0x8400_0020), &[]) as u32, u32::MAX);
+    assert_eq!(
+        call(&exits, &mut regs, FunctionId(0x8400_0020), &[]) as u32,
+        u32::MAX
+    );
     // A T32 HVC.
-    let exit = HypercallExit { nr: u64::from(ids::SDEI_VERSION.raw()), flags: 2 };
+    let exit = HypercallExit {
+        nr: u64::from(ids::SDEI_VERSION.raw()),
+        flags: 2,
+    };
     exits.hypercall(exit, &mut regs).unwrap();
     assert_eq!(regs.x[0], u64::MAX);
 }
@@ -114,7 +181,13 @@ fn refused_forms_answer_not_supported() {
 #[test]
 fn machine_config_agrees_with_kvm_when_pv_time_bit_is_set() {
     let (_mem, vm) = machine();
-    let kvm_std_hyp = |id: u64| Ok::<_, ()>(if id == fwcall::kvm::abi::STD_HYP_BMAP { 1 } else { 0 });
+    let kvm_std_hyp = |id: u64| {
+        Ok::<_, ()>(if id == fwcall::kvm::abi::STD_HYP_BMAP {
+            1
+        } else {
+            0
+        })
+    };
     check_firmware_registers(&vm, kvm_std_hyp).unwrap();
     let plan = FilterPlan::for_vm(&vm);
     assert!(plan.forwards(ids::SDEI_EVENT_SIGNAL) && plan.forwards(ids::PV_TIME_ST));
@@ -157,7 +230,7 @@ fn pause_gate_parks_threads_until_released() {
     gate.request();
     let g = gate.clone();
     let t = std::thread::spawn(move || g.park());
-    gate.wait_parked(1);
+    assert!(gate.wait_parked(|| 1, || false));
     gate.release();
     t.join().unwrap();
     assert!(!gate.requested());

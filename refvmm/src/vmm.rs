@@ -1,0 +1,380 @@
+//! The machine: KVM VM, memslots, vCPUs, vGICv3, the SMCCC filter, fwcall,
+//! the vCPU threads and the control thread.
+
+use std::fmt::Display;
+use std::io::Stdout;
+use std::os::unix::thread::JoinHandleExt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, mpsc};
+use std::time::{Duration, Instant};
+
+use fwcall::kvm::{
+    FilterPlan, abi, install_filter, kick_targets, read_one_reg, sync_firmware, write_one_reg,
+};
+use fwcall::{Kicks, Mpidr, VcpuIndex};
+use kvm_bindings::{
+    KVM_ARM_VCPU_POWER_OFF, KVM_ARM_VCPU_PSCI_0_2, KVM_DEV_ARM_VGIC_CTRL_INIT,
+    KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_GRP_NR_IRQS,
+    KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST, kvm_create_device, kvm_device_attr,
+    kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_userspace_memory_region, kvm_vcpu_init,
+};
+use kvm_ioctls::{DeviceFd, Kvm, VcpuFd, VmFd};
+
+use crate::cli::Options;
+use crate::control::{self, PauseGate};
+use crate::exits::Devices;
+use crate::firmware::{self, FwVm};
+use crate::layout::{GICD_BASE, GICR_BASE};
+use crate::memory::GuestMem;
+use crate::stats::Stats;
+use crate::{fdt, kick, snapshot, vcpu};
+
+/// A failure, with what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct VmmError(pub String);
+
+/// Adds context to any error.
+pub fn ctx<T, E: Display>(r: Result<T, E>, what: &str) -> Result<T, VmmError> {
+    r.map_err(|e| VmmError(format!("{what}: {e}")))
+}
+
+/// State shared by every thread of the VMM.
+#[derive(Debug)]
+pub struct Machine {
+    /// The firmware server. Replaced whole by a snapshot/restore cycle,
+    /// while every vCPU thread is parked and holds no reference to it.
+    pub vm: RwLock<Arc<FwVm>>,
+    /// Counts for the report.
+    pub stats: Stats,
+    /// Parks vCPU threads for a snapshot.
+    pub gate: PauseGate,
+    /// The console and other MMIO.
+    pub devices: Devices<Stdout>,
+    /// Set when the guest powered off, or on a fatal error.
+    pub stop: AtomicBool,
+    /// vCPU threads still running their loop.
+    pub running: AtomicUsize,
+    /// The vCPU threads, for kicks (set once all are started).
+    pub threads: OnceLock<Vec<libc::pthread_t>>,
+    /// fwcall's configuration, kept for restores.
+    pub config: fwcall::VmConfig,
+    /// The PV-time mapping, kept for restores.
+    pub pvtime: vm_memory::GuestMemoryMmap,
+}
+
+impl Machine {
+    /// The firmware server in force.
+    pub fn current(&self) -> Arc<FwVm> {
+        self.vm.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The number of vCPUs.
+    pub fn vcpu_count(&self) -> usize {
+        self.config.vcpu_count()
+    }
+
+    /// Kicks one vCPU thread.
+    pub fn kick(&self, v: VcpuIndex) {
+        if let Some(t) = self.threads.get().and_then(|ts| ts.get(v.get())) {
+            if kick::kick(*t) {
+                self.stats.kicked(1);
+            }
+        }
+    }
+
+    /// Kicks what fwcall asked for; `me` is the asking vCPU, if any.
+    pub fn kick_for(&self, kicks: &Kicks, me: Option<VcpuIndex>) {
+        for v in kick_targets(kicks, me, self.vcpu_count()) {
+            self.kick(v);
+        }
+    }
+
+    /// Kicks every vCPU.
+    pub fn kick_all(&self) {
+        for i in 0..self.vcpu_count() {
+            self.kick(VcpuIndex(i as u32));
+        }
+    }
+
+    /// Stops the VM.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.kick_all();
+    }
+}
+
+/// `MPIDR_EL1` (op0 3, op1 0, `CRn` 0, `CRm` 0, op2 5).
+const MPIDR_EL1: u64 = abi::sys_reg_id(3, 0, 0, 0, 5);
+/// The MPIDR bits fwcall accepts: affinity, U, MT and RES1 bit 31.
+const MPIDR_MASK: u64 = Mpidr::AFFINITY_MASK | Mpidr::FLAG_BITS;
+/// EL1h with D, A, I and F masked: how Linux expects to be entered.
+const BOOT_PSTATE: u64 = 0x3c5;
+/// SPIs the vGIC offers (plus the 32 SGIs/PPIs).
+const GIC_NR_IRQS: u32 = 128;
+
+/// Builds the machine, boots the guest, returns the report line at exit.
+pub fn run(o: &Options) -> Result<String, VmmError> {
+    let kernel = ctx(
+        std::fs::read(&o.kernel),
+        &format!("reading {}", o.kernel.display()),
+    )?;
+    let initrd = match &o.initrd {
+        Some(p) => Some(ctx(std::fs::read(p), &format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let mem = ctx(GuestMem::new(o.mem_mib << 20), "guest memory")?;
+    let boot = ctx(mem.load(&kernel, initrd.as_deref()), "loading the guest")?;
+
+    let kvm = ctx(Kvm::new(), "opening /dev/kvm")?;
+    let vm_fd = ctx(kvm.create_vm(), "KVM_CREATE_VM")?;
+    add_memslots(&vm_fd, &mem)?;
+    if !fwcall::kvm::has_smccc_filter(&vm_fd) {
+        return Err(VmmError(
+            "the host kernel has no SMCCC filter (KVM_ARM_VM_SMCCC_FILTER, Linux 6.4+)".into(),
+        ));
+    }
+    let vcpu_fds = create_vcpus(&vm_fd, o.vcpus)?;
+    let _gic = create_gic(&vm_fd)?;
+
+    // fwcall is configured with the MPIDRs KVM actually gave the vCPUs.
+    let mut mpidrs = Vec::new();
+    for fd in &vcpu_fds {
+        mpidrs.push(ctx(read_one_reg(fd, MPIDR_EL1), "reading MPIDR_EL1")? & MPIDR_MASK);
+    }
+    let config = firmware::config(&mpidrs, mem.ram_size(), o.sdei);
+    let vm = ctx(
+        firmware::build(config.clone(), mem.pvtime.clone()),
+        "building fwcall",
+    )?;
+
+    // Before any vCPU runs: forward what fwcall serves, make KVM agree.
+    let plan = FilterPlan::for_vm(&vm);
+    ctx(install_filter(&vm_fd, &plan), "installing the SMCCC filter")?;
+    ctx(sync_firmware(&vm, &vcpu_fds[0]), "firmware registers")?;
+    for r in plan.ranges() {
+        eprintln!("fwcall-refvmm: forwarding {r}");
+    }
+
+    let dtb = ctx(
+        fdt::build(&fdt::FdtParams {
+            mpidrs: mpidrs.clone(),
+            ram_size: mem.ram_size(),
+            cmdline: o.cmdline.clone(),
+            initrd: boot.initrd,
+            sdei: o.sdei,
+        }),
+        "building the device tree",
+    )?;
+    ctx(mem.load_dtb(boot.dtb, &dtb), "loading the device tree")?;
+    let boot_cpu = &vcpu_fds[0];
+    // The arm64 boot protocol: X0 = device tree, X1..X3 = 0, MMU off.
+    let boot_regs = [
+        (abi::core_reg_id(abi::kvm_regs_offset::X0), boot.dtb),
+        (abi::core_reg_id(abi::kvm_regs_offset::PC), boot.entry),
+        (abi::core_reg_id(abi::kvm_regs_offset::PSTATE), BOOT_PSTATE),
+    ];
+    for (id, value) in boot_regs {
+        ctx(
+            write_one_reg(boot_cpu, id, value),
+            "setting the boot registers",
+        )?;
+    }
+
+    let machine = Arc::new(Machine {
+        vm: RwLock::new(Arc::new(vm)),
+        stats: Stats::default(),
+        gate: PauseGate::default(),
+        devices: Devices::new(std::io::stdout()),
+        stop: AtomicBool::new(false),
+        running: AtomicUsize::new(vcpu_fds.len()),
+        threads: OnceLock::new(),
+        config,
+        pvtime: mem.pvtime.clone(),
+    });
+    ctx(kick::install(), "installing the kick signal handler")?;
+    ctx(
+        kick::install_control_signals(),
+        "installing the SIGUSR1/SIGUSR2 handlers",
+    )?;
+
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut handles = Vec::new();
+    for (i, fd) in vcpu_fds.into_iter().enumerate() {
+        let (m, done) = (machine.clone(), done_tx.clone());
+        let h = std::thread::Builder::new()
+            .name(format!("vcpu{i}"))
+            .spawn(move || {
+                let r = vcpu::run(&m, VcpuIndex(i as u32), fd);
+                m.running.fetch_sub(1, Ordering::AcqRel);
+                // The last thing this thread does: after it, it kicks nobody.
+                let _ = done.send((i, r));
+            });
+        handles.push(ctx(h, "spawning a vCPU thread")?);
+    }
+    drop(done_tx);
+    let _ = machine
+        .threads
+        .set(handles.iter().map(|h| h.as_pthread_t()).collect());
+
+    let control_machine = machine.clone();
+    let options = o.clone();
+    let control = std::thread::spawn(move || control_loop(&control_machine, &options));
+
+    let mut failure = None;
+    for _ in 0..handles.len() {
+        let Ok((i, r)) = done_rx.recv() else { break };
+        match r {
+            Ok(end) => eprintln!("fwcall-refvmm: vcpu{i} stopped: {end}"),
+            Err(e) => {
+                eprintln!("fwcall-refvmm: vcpu{i} failed: {e}");
+                failure.get_or_insert(e);
+            }
+        }
+        machine.shutdown();
+    }
+    let _ = control.join();
+    for h in handles {
+        let _ = h.join();
+    }
+    let vm = machine.current();
+    let stolen: Vec<u64> = vm.vcpus().map(|v| v.stolen_ns()).collect();
+    let report = machine.stats.report(&stolen);
+    match failure {
+        Some(e) => Err(VmmError(format!("{e}\n{report}"))),
+        None => Ok(report),
+    }
+}
+
+fn add_memslots(vm_fd: &VmFd, mem: &GuestMem) -> Result<(), VmmError> {
+    for s in ctx(mem.slots(), "memslots")? {
+        let region = kvm_userspace_memory_region {
+            slot: s.slot,
+            flags: 0,
+            guest_phys_addr: s.gpa,
+            memory_size: s.size,
+            userspace_addr: s.host,
+        };
+        // SAFETY: the host range is a live mapping of exactly `size` bytes
+        // owned by `mem`, whose clones in `Machine` keep it mapped for as
+        // long as the VM exists.
+        ctx(
+            unsafe { vm_fd.set_user_memory_region(region) },
+            "KVM_SET_USER_MEMORY_REGION",
+        )?;
+    }
+    Ok(())
+}
+
+fn create_vcpus(vm_fd: &VmFd, n: u32) -> Result<Vec<VcpuFd>, VmmError> {
+    let mut init = kvm_vcpu_init::default();
+    ctx(
+        vm_fd.get_preferred_target(&mut init),
+        "KVM_ARM_PREFERRED_TARGET",
+    )?;
+    // PSCI 0.2+ stays in KVM (CPU_ON, SYSTEM_OFF...).
+    init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
+    let mut fds = Vec::new();
+    for i in 0..n {
+        let fd = ctx(vm_fd.create_vcpu(u64::from(i)), "KVM_CREATE_VCPU")?;
+        let mut this = init;
+        if i > 0 {
+            // Secondaries wait for PSCI CPU_ON.
+            this.features[0] |= 1 << KVM_ARM_VCPU_POWER_OFF;
+        }
+        ctx(fd.vcpu_init(&this), "KVM_ARM_VCPU_INIT")?;
+        fds.push(fd);
+    }
+    Ok(fds)
+}
+
+fn create_gic(vm_fd: &VmFd) -> Result<DeviceFd, VmmError> {
+    let mut dev = kvm_create_device {
+        type_: kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3,
+        fd: 0,
+        flags: 0,
+    };
+    let gic = ctx(
+        vm_fd.create_device(&mut dev),
+        "creating the vGICv3 (does the host have a GICv3?)",
+    )?;
+    let (dist, redist, nr_irqs) = (GICD_BASE, GICR_BASE, GIC_NR_IRQS + 32);
+    let attrs = [
+        (
+            KVM_DEV_ARM_VGIC_GRP_ADDR,
+            u64::from(KVM_VGIC_V3_ADDR_TYPE_DIST),
+            &dist as *const u64 as u64,
+        ),
+        (
+            KVM_DEV_ARM_VGIC_GRP_ADDR,
+            u64::from(KVM_VGIC_V3_ADDR_TYPE_REDIST),
+            &redist as *const u64 as u64,
+        ),
+        (
+            KVM_DEV_ARM_VGIC_GRP_NR_IRQS,
+            0,
+            &nr_irqs as *const u32 as u64,
+        ),
+        // After every vCPU exists: size the redistributors, initialise.
+        (
+            KVM_DEV_ARM_VGIC_GRP_CTRL,
+            u64::from(KVM_DEV_ARM_VGIC_CTRL_INIT),
+            0,
+        ),
+    ];
+    for (group, attr, addr) in attrs {
+        let a = kvm_device_attr {
+            flags: 0,
+            group,
+            attr,
+            addr,
+        };
+        ctx(
+            gic.set_device_attr(&a),
+            &format!("vGIC attribute group {group} attr {attr}"),
+        )?;
+    }
+    Ok(gic)
+}
+
+/// Raises events, refreshes stolen time, snapshots, and stops the VM on
+/// timeout, until the VM stops.
+fn control_loop(m: &Machine, o: &Options) {
+    let start = Instant::now();
+    let tick = Duration::from_millis(5);
+    let (mut next_raise, mut next_steal) =
+        (o.raise_every.map(|d| start + d), start + o.steal_refresh);
+    let mut snapshot_at = o.snapshot_at.map(|d| start + d);
+    while !m.stop.load(Ordering::Acquire) {
+        std::thread::sleep(tick);
+        let now = Instant::now();
+        if o.timeout.is_some_and(|t| now >= start + t) {
+            eprintln!("fwcall-refvmm: timeout, stopping the VM");
+            m.shutdown();
+            break;
+        }
+        let raise_now = control::take_raise_request() || next_raise.is_some_and(|t| now >= t);
+        if raise_now {
+            next_raise = o.raise_every.map(|d| now + d);
+            let vm = m.current();
+            match control::raise(&vm, o.raise_event) {
+                Ok(kicks) => {
+                    m.stats.raised();
+                    m.kick_for(&kicks, None);
+                }
+                Err(e) => eprintln!("fwcall-refvmm: raise {:#x}: {e}", o.raise_event),
+            }
+        }
+        if control::take_snapshot_request() || snapshot_at.is_some_and(|t| now >= t) {
+            snapshot_at = None;
+            match snapshot::cycle(m) {
+                Ok(msg) => eprintln!("fwcall-refvmm: {msg}"),
+                Err(e) => eprintln!("fwcall-refvmm: snapshot failed: {e}"),
+            }
+        }
+        if !o.steal_refresh.is_zero() && now >= next_steal {
+            next_steal = now + o.steal_refresh;
+            m.kick_all();
+        }
+    }
+}
