@@ -37,13 +37,13 @@ const SDEI_LAST: u16 = 0x3F;
 /// assert_eq!(out.reply, Reply::x0(0x1_0001_0066_7763)); // SDEI 1.1, vendor "fwc"
 /// ```
 pub struct Vm<M> {
-    config: VmConfig,
-    arch: ArchService,
-    features: FeatureState,
-    sdei: Option<Sdei>,
-    pvtime: PvTime,
-    services: Vec<Registered>,
-    mem: M,
+    pub(crate) config: VmConfig,
+    pub(crate) arch: ArchService,
+    pub(crate) features: FeatureState,
+    pub(crate) sdei: Option<Sdei>,
+    pub(crate) pvtime: PvTime,
+    pub(crate) services: Vec<Registered>,
+    pub(crate) mem: M,
 }
 
 impl<M> core::fmt::Debug for Vm<M> {

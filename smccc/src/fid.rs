@@ -29,7 +29,7 @@ pub enum Owner {
     Arch,
     /// OEN 1: CPU Service Calls.
     Cpu,
-    /// OEN 2: `SiP` (Silicon Partner) Service Calls.
+    /// OEN 2: SiP (Silicon Partner) Service Calls.
     Sip,
     /// OEN 3: OEM Service Calls.
     Oem,
