@@ -7,8 +7,9 @@
  * delivery suite once. Writing a label to the `run` parameter runs the
  * suite again (after CPU hotplug, after a snapshot); writing anything to
  * `stop` disables the event and prints the final handler counts, which the
- * host compares with the VMM's COMPLETE / COMPLETE_AND_RESUME counts. The
- * event stays registered so the shutdown path unregisters it.
+ * host compares with the VMM's COMPLETE / COMPLETE_AND_RESUME counts, and
+ * each CPU's steal as the kernel accounted it next to what fwcall's record
+ * says. The event stays registered so the shutdown path unregisters it.
  *
  * The driver's sdei_event_* functions are not exported to modules in the
  * Debian kernel, so /init reads their addresses from /proc/kallsyms and
@@ -23,6 +24,8 @@
 #include <linux/atomic.h>
 #include <linux/cpu.h>
 #include <linux/cpumask.h>
+#include <linux/io.h>
+#include <linux/kernel_stat.h>
 #include <linux/kallsyms.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -30,6 +33,7 @@
 #include <linux/smp.h>
 #include <linux/timekeeping.h>
 #include <asm/cputype.h>
+#include <asm/pvclock-abi.h>
 #include <asm/ptrace.h>
 
 #define E2E_EVENT 0
@@ -110,7 +114,7 @@ struct e2e_cpu {
 	atomic64_t resume;	/* anything else: Linux resumes via the IRQ vector */
 	atomic64_t at_hvc;	/* interrupted right after our own signal */
 	atomic64_t at_hvc_x0_bad;
-	u64 last_pc, last_pstate, last_x0;
+	u64 last_pc, last_pstate, last_bad_x0;
 };
 static DEFINE_PER_CPU(struct e2e_cpu, e2e_cpu);
 
@@ -141,12 +145,13 @@ static int e2e_handler(u32 event, struct pt_regs *regs, void *arg)
 		atomic64_inc(&c->resume);
 	if (regs->pc == (u64)e2e_after_hvc) {
 		atomic64_inc(&c->at_hvc);
-		if (regs->regs[0] != SDEI_SUCCESS)
+		if (regs->regs[0] != SDEI_SUCCESS) {
 			atomic64_inc(&c->at_hvc_x0_bad);
+			c->last_bad_x0 = regs->regs[0];
+		}
 	}
 	c->last_pc = regs->pc;
 	c->last_pstate = regs->pstate;
-	c->last_x0 = regs->regs[0];
 	atomic64_inc_return_release(&c->handled);
 	return 0;
 }
@@ -344,11 +349,65 @@ static void e2e_print_counts(const char *when)
 	for_each_possible_cpu(cpu) {
 		struct e2e_cpu *c = per_cpu_ptr(&e2e_cpu, cpu);
 
-		pr_err("E2E-SDEI-COUNTS when=%s cpu=%d handled=%lld complete=%lld resume=%lld at_hvc=%lld x0_bad=%lld last_pc=%llx last_pstate=%llx\n",
+		pr_err("E2E-SDEI-COUNTS when=%s cpu=%d handled=%lld complete=%lld resume=%lld at_hvc=%lld x0_bad=%lld last_bad_x0=%llx last_pc=%llx last_pstate=%llx\n",
 		       when, cpu, atomic64_read(&c->handled), atomic64_read(&c->complete),
 		       atomic64_read(&c->resume), atomic64_read(&c->at_hvc),
-		       atomic64_read(&c->at_hvc_x0_bad), c->last_pc, c->last_pstate);
+		       atomic64_read(&c->at_hvc_x0_bad), c->last_bad_x0, c->last_pc,
+		       c->last_pstate);
 	}
+}
+
+/*
+ * Steal, read on the CPU itself with IRQs masked so no tick can account
+ * anything between the two reads: what the kernel accounted (the figure
+ * behind the steal column of /proc/stat, in ns) and what fwcall wrote in
+ * this CPU's stolen-time record (found with PV_TIME_ST, as the kernel does).
+ */
+struct e2e_steal {
+	u64 kernel_ns, record_ns, ipa;
+	int err;
+};
+
+static int e2e_read_steal(void *data)
+{
+	struct e2e_steal *st = data;
+	struct arm_smccc_res res;
+	struct pvclock_vcpu_stolen_time *rec;
+	unsigned long flags;
+	int cpu = smp_processor_id();
+
+	arm_smccc_1_1_invoke(ARM_SMCCC_HV_PV_TIME_ST, &res);
+	if ((s64)res.a0 < 0) {
+		st->err = -EOPNOTSUPP;
+		return 0;
+	}
+	st->ipa = res.a0;
+	rec = memremap(res.a0, sizeof(*rec), MEMREMAP_WB);
+	if (!rec) {
+		st->err = -ENOMEM;
+		return 0;
+	}
+	local_irq_save(flags);
+	st->record_ns = le64_to_cpu(READ_ONCE(rec->stolen_time));
+	st->kernel_ns = kcpustat_cpu(cpu).cpustat[CPUTIME_STEAL];
+	local_irq_restore(flags);
+	memunmap(rec);
+	return 0;
+}
+
+static void e2e_print_steal(void)
+{
+	int cpu;
+
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		struct e2e_steal st = {};
+
+		smp_call_on_cpu(cpu, e2e_read_steal, &st, false);
+		pr_err("E2E-STEAL-EXACT cpu=%d err=%d kernel_ns=%llu record_ns=%llu record=%llx\n",
+		       cpu, st.err, st.kernel_ns, st.record_ns, st.ipa);
+	}
+	cpus_read_unlock();
 }
 
 static int e2e_set_run(const char *val, const struct kernel_param *kp)
@@ -375,6 +434,7 @@ static int e2e_set_stop(const char *val, const struct kernel_param *kp)
 		pr_err("E2E-SDEI-DISABLE ret=%d\n", err);
 		e2e_print_counts("final");
 		pr_err("E2E-SDEI-FAILURES total=%d\n", e2e_failures);
+		e2e_print_steal();
 	}
 	mutex_unlock(&e2e_lock);
 	return 0;
