@@ -362,10 +362,12 @@ impl<M: GuestMemoryAccess> Vcpu<'_, M> {
 
     /// Resets the vCPU (power-on, PSCI `CPU_ON`): its private SDEI events
     /// go back to unregistered, any handler in progress is discarded, and
-    /// it is masked again. Stolen time is kept.
-    pub fn reset(&self) {
-        if let Some(s) = &self.vm.sdei {
-            s.reset_vcpu(self.index);
+    /// it is masked again. Stolen time is kept. Returns the vCPUs to kick
+    /// (a shared event the reset vCPU was chosen for may go elsewhere).
+    pub fn reset(&self) -> Kicks {
+        match &self.vm.sdei {
+            Some(s) => s.reset_vcpu(self.index),
+            None => Kicks::none(),
         }
     }
 
