@@ -58,25 +58,49 @@ fn setup() -> (PvTime, Trivial) {
 fn account_with_record_write(b: Bencher) {
     let (pv, mem) = setup();
     pv.call(VcpuIndex(3), &Call::new(ids::PV_TIME_ST, &[]), &mem);
-    b.bench_local(|| pv.account(divan::black_box(VcpuIndex(3)), divan::black_box(1_000), &mem));
+    b.bench_local(|| {
+        pv.account(
+            divan::black_box(VcpuIndex(3)),
+            divan::black_box(1_000),
+            &mem,
+        )
+    });
 }
 
 #[divan::bench]
 fn account_record_not_enabled(b: Bencher) {
     let (pv, mem) = setup();
-    b.bench_local(|| pv.account(divan::black_box(VcpuIndex(3)), divan::black_box(1_000), &mem));
+    b.bench_local(|| {
+        pv.account(
+            divan::black_box(VcpuIndex(3)),
+            divan::black_box(1_000),
+            &mem,
+        )
+    });
 }
 
 #[divan::bench]
 fn pv_time_st_call(b: Bencher) {
     let (pv, mem) = setup();
     let call = Call::new(ids::PV_TIME_ST, &[]);
-    b.bench_local(|| pv.call(divan::black_box(VcpuIndex(3)), divan::black_box(&call), &mem));
+    b.bench_local(|| {
+        pv.call(
+            divan::black_box(VcpuIndex(3)),
+            divan::black_box(&call),
+            &mem,
+        )
+    });
 }
 
 #[divan::bench]
 fn pv_time_features_call(b: Bencher) {
     let (pv, mem) = setup();
     let call = Call::new(ids::PV_TIME_FEATURES, &[ids::PV_TIME_ST.raw() as u64]);
-    b.bench_local(|| pv.call(divan::black_box(VcpuIndex(3)), divan::black_box(&call), &mem));
+    b.bench_local(|| {
+        pv.call(
+            divan::black_box(VcpuIndex(3)),
+            divan::black_box(&call),
+            &mem,
+        )
+    });
 }

@@ -75,7 +75,9 @@ pub enum PvTimeConfigError {
         addr: Gpa,
     },
     /// The table runs past the top of the address space.
-    #[error("the stolen-time table at {base} for {vcpus} vCPUs (64 bytes each) runs past the top of the address space")]
+    #[error(
+        "the stolen-time table at {base} for {vcpus} vCPUs (64 bytes each) runs past the top of the address space"
+    )]
     TableWraps {
         /// The base given.
         base: Gpa,
@@ -105,7 +107,9 @@ pub enum PvTimeConfigError {
         range: MemoryRegion,
     },
     /// The LPT structure shares bytes with the stolen-time records.
-    #[error("the LPT structure {lpt} overlaps the stolen-time table {table}; give each its own 64-byte slots")]
+    #[error(
+        "the LPT structure {lpt} overlaps the stolen-time table {table}; give each its own 64-byte slots"
+    )]
     LptOverlapsRecords {
         /// The LPT slot.
         lpt: MemoryRegion,
@@ -113,7 +117,9 @@ pub enum PvTimeConfigError {
         table: MemoryRegion,
     },
     /// LPT configured while PV time is off.
-    #[error("LPT is configured but PV time is disabled; enable PV time or drop the LPT configuration")]
+    #[error(
+        "LPT is configured but PV time is disabled; enable PV time or drop the LPT configuration"
+    )]
     LptWithoutPvTime,
 }
 

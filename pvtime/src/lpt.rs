@@ -198,7 +198,9 @@ pub fn rescale_evnti(evnti: u8, native_hz: u32, pv_hz: u32) -> u8 {
 /// | 32 | 8 | `rscale_mult` |
 /// | 40 | 4 | `fracbits` |
 /// | 44 | 4 | `rfracbits` |
-#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct LptRecord {
     /// Structure revision: 0.
@@ -254,19 +256,29 @@ impl LptRecord {
     /// store. A guest that reads the new sequence number therefore reads the
     /// new body (the VMM must still publish only while no vCPU runs: the
     /// structure has no "update in progress" bit for a reader to wait on).
-    pub fn publish<M: GuestMemoryAccess + ?Sized>(&self, mem: &M, ipa: Gpa) -> Result<(), MemoryError> {
+    pub fn publish<M: GuestMemoryAccess + ?Sized>(
+        &self,
+        mem: &M,
+        ipa: Gpa,
+    ) -> Result<(), MemoryError> {
         let bytes = self.as_bytes();
         let seq_end = (SEQUENCE_OFFSET + 8) as usize;
         let body = ipa
             .checked_add(seq_end as u64)
-            .ok_or(MemoryError::OutOfRange { addr: ipa, len: SLOT_SIZE })?;
+            .ok_or(MemoryError::OutOfRange {
+                addr: ipa,
+                len: SLOT_SIZE,
+            })?;
         let mut tail = [0u8; (SLOT_SIZE as usize) - 16];
         tail[..bytes.len() - seq_end].copy_from_slice(&bytes[seq_end..]);
         mem.write_bytes(ipa, &bytes[..SEQUENCE_OFFSET as usize])?;
         mem.write_bytes(body, &tail)?;
         let seq_addr = ipa
             .checked_add(SEQUENCE_OFFSET)
-            .ok_or(MemoryError::OutOfRange { addr: ipa, len: SLOT_SIZE })?;
+            .ok_or(MemoryError::OutOfRange {
+                addr: ipa,
+                len: SLOT_SIZE,
+            })?;
         mem.write_u64(seq_addr, self.sequence_number.get())
     }
 
@@ -275,7 +287,8 @@ impl LptRecord {
         let mut buf = [0u8; RECORD_LEN as usize];
         mem.read_bytes(ipa, &mut buf)?;
         // The buffer has exactly the record's size, so this cannot fail.
-        Ok(Self::read_from_bytes(&buf).unwrap_or_else(|_| LptRecord::new(0, 0, 0, &Coefficients::IDENTITY)))
+        Ok(Self::read_from_bytes(&buf)
+            .unwrap_or_else(|_| LptRecord::new(0, 0, 0, &Coefficients::IDENTITY)))
     }
 }
 
@@ -419,13 +432,21 @@ mod tests {
         // Everything else lies outside the sequence field and covers the slot.
         let covered: u64 = w.iter().map(|(_, l)| *l as u64).sum();
         assert_eq!(covered, SLOT_SIZE);
-        assert!(w[..w.len() - 1].iter().all(|(a, l)| *a + *l as u64 <= 0x1008 || *a >= 0x1010));
+        assert!(
+            w[..w.len() - 1]
+                .iter()
+                .all(|(a, l)| *a + *l as u64 <= 0x1008 || *a >= 0x1010)
+        );
     }
 
     #[test]
     fn guest_sequence_loop_reads_published_coefficients() {
         let mem = AtomicMemory::new(&[MemoryRegion::new(0x1000, 0x40)]);
-        assert_eq!(guest_read_pv(&mem, Gpa(0x1000), || 10, 3), None, "nothing published");
+        assert_eq!(
+            guest_read_pv(&mem, Gpa(0x1000), || 10, 3),
+            None,
+            "nothing published"
+        );
         let c = Coefficients::compute(25 * MHZ, 1000 * MHZ).unwrap();
         LptRecord::new(2, 25_000_000, 1_000_000_000, &c)
             .publish(&mem, Gpa(0x1000))
@@ -487,7 +508,11 @@ mod tests {
 
     /// Converts `v` from one clock to the other the way the guest does.
     fn convert(v: u64, from_native: bool, c: &Coefficients) -> Option<u64> {
-        if from_native { native_to_pv(v, c) } else { pv_to_native(v, c) }
+        if from_native {
+            native_to_pv(v, c)
+        } else {
+            pv_to_native(v, c)
+        }
     }
 
     /// Two frequencies, and which of them is the native one.

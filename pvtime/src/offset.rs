@@ -44,7 +44,8 @@ impl SavedClock {
         pv_hz: u64,
     ) -> Result<Self, OffsetError> {
         Ok(SavedClock {
-            guest_count: lpt::native_to_pv(native_guest_count, source).ok_or(OffsetError::Overflow)?,
+            guest_count: lpt::native_to_pv(native_guest_count, source)
+                .ok_or(OffsetError::Overflow)?,
             realtime_ns,
             freq_hz: pv_hz,
         })
@@ -90,14 +91,20 @@ pub enum OffsetError {
         dest_hz: u64,
     },
     /// The guest count would pass 2^64.
-    #[error("the guest counter would pass 2^64 ticks; the saved count or the blackout is implausible")]
+    #[error(
+        "the guest counter would pass 2^64 ticks; the saved count or the blackout is implausible"
+    )]
     Overflow,
 }
 
 /// The guest count to present at resume: the saved count, plus the
 /// blackout in guest ticks when it is included, and never less than the
 /// saved count.
-pub fn resume_count(source: &SavedClock, dest_realtime_ns: u64, policy: Blackout) -> Result<u64, OffsetError> {
+pub fn resume_count(
+    source: &SavedClock,
+    dest_realtime_ns: u64,
+    policy: Blackout,
+) -> Result<u64, OffsetError> {
     if source.freq_hz == 0 {
         return Err(OffsetError::ZeroFrequency);
     }
@@ -118,7 +125,11 @@ pub fn resume_count(source: &SavedClock, dest_realtime_ns: u64, policy: Blackout
 ///
 /// Refuses differing frequencies: without LPT the guest's timebase would
 /// change speed.
-pub fn counter_offset(source: &SavedClock, dest_now: &HostClock, policy: Blackout) -> Result<u64, OffsetError> {
+pub fn counter_offset(
+    source: &SavedClock,
+    dest_now: &HostClock,
+    policy: Blackout,
+) -> Result<u64, OffsetError> {
     if source.freq_hz == 0 || dest_now.freq_hz == 0 {
         return Err(OffsetError::ZeroFrequency);
     }
@@ -155,12 +166,16 @@ pub struct LptResume {
 ///
 /// `source.guest_count` is the guest's PV count and `source.freq_hz` the PV
 /// frequency (see [`SavedClock::from_lpt`]).
-pub fn lpt_resume(source: &SavedClock, dest_now: &HostClock, policy: Blackout) -> Result<LptResume, OffsetError> {
+pub fn lpt_resume(
+    source: &SavedClock,
+    dest_now: &HostClock,
+    policy: Blackout,
+) -> Result<LptResume, OffsetError> {
     if source.freq_hz == 0 || dest_now.freq_hz == 0 {
         return Err(OffsetError::ZeroFrequency);
     }
-    let coefficients =
-        Coefficients::compute(dest_now.freq_hz, source.freq_hz).map_err(|_| OffsetError::ZeroFrequency)?;
+    let coefficients = Coefficients::compute(dest_now.freq_hz, source.freq_hz)
+        .map_err(|_| OffsetError::ZeroFrequency)?;
     let target = resume_count(source, dest_now.realtime_ns, policy)?;
     // The guest's conversion is monotonic in the native count, so a binary
     // search finds the smallest native count that reaches `target`.
@@ -212,19 +227,34 @@ mod tests {
     #[test]
     fn include_blackout_adds_elapsed_realtime_in_ticks() {
         // 1.5 s at 62.5 MHz = 93_750_000 ticks.
-        let off = counter_offset(&saved(7, 10, F), &host(1 << 40, 1_500_000_010, F), Blackout::Include).unwrap();
+        let off = counter_offset(
+            &saved(7, 10, F),
+            &host(1 << 40, 1_500_000_010, F),
+            Blackout::Include,
+        )
+        .unwrap();
         assert_eq!((1u64 << 40) - off, 7 + 93_750_000);
     }
 
     #[test]
     fn exclude_blackout_resumes_at_the_saved_count() {
-        let off = counter_offset(&saved(123, 0, F), &host(1000, 99_000_000_000, F), Blackout::Exclude).unwrap();
+        let off = counter_offset(
+            &saved(123, 0, F),
+            &host(1000, 99_000_000_000, F),
+            Blackout::Exclude,
+        )
+        .unwrap();
         assert_eq!(off, 1000 - 123);
     }
 
     #[test]
     fn realtime_skew_never_moves_guest_time_backwards() {
-        let off = counter_offset(&saved(5000, 9_000_000_000, F), &host(100, 1_000, F), Blackout::Include).unwrap();
+        let off = counter_offset(
+            &saved(5000, 9_000_000_000, F),
+            &host(100, 1_000, F),
+            Blackout::Include,
+        )
+        .unwrap();
         // Host count below guest count: the offset wraps, the guest sees 5000.
         assert_eq!(100u64.wrapping_sub(off), 5000);
     }
@@ -247,7 +277,11 @@ mod tests {
     #[test]
     fn guest_count_overflow_is_an_error() {
         assert_eq!(
-            counter_offset(&saved(u64::MAX - 1, 0, F), &host(0, u64::MAX, F), Blackout::Include),
+            counter_offset(
+                &saved(u64::MAX - 1, 0, F),
+                &host(0, u64::MAX, F),
+                Blackout::Include
+            ),
             Err(OffsetError::Overflow)
         );
     }
@@ -262,7 +296,10 @@ mod tests {
         let r = lpt_resume(&s, &host(1 << 50, 0, 50_000_000), Blackout::Exclude).unwrap();
         assert_eq!(r.native_guest_count, 2_000);
         assert_eq!(r.pv_count, 40_000);
-        assert_eq!(lpt::native_to_pv((1u64 << 50).wrapping_sub(r.offset), &r.coefficients), Some(40_000));
+        assert_eq!(
+            lpt::native_to_pv((1u64 << 50).wrapping_sub(r.offset), &r.coefficients),
+            Some(40_000)
+        );
     }
 
     proptest! {

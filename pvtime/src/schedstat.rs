@@ -46,7 +46,10 @@ pub fn read_run_delay_from(path: &Path) -> io::Result<u64> {
     parse_run_delay(&text).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{}: expected `RUN_NS WAIT_NS SLICES`, got {text:?}", path.display()),
+            format!(
+                "{}: expected `RUN_NS WAIT_NS SLICES`, got {text:?}",
+                path.display()
+            ),
         )
     })
 }
@@ -124,7 +127,11 @@ mod tests {
         let mut t = RunDelayTracker::new();
         assert_eq!(t.delta(1000), 0);
         assert_eq!(t.delta(1500), 500);
-        assert_eq!(t.delta(200), 0, "new thread or host: re-base, never subtract");
+        assert_eq!(
+            t.delta(200),
+            0,
+            "new thread or host: re-base, never subtract"
+        );
         assert_eq!(t.delta(260), 60);
     }
 

@@ -176,21 +176,39 @@ impl PvTime {
     /// Writes `vcpu`'s whole record (header, current total, zero padding)
     /// and marks it enabled. The total is never reset: a CPU that goes
     /// offline and online again keeps a monotonic `stolen_time`.
-    fn enable_record<M: GuestMemoryAccess + ?Sized>(&self, vcpu: VcpuIndex, mem: &M) -> Option<Gpa> {
+    fn enable_record<M: GuestMemoryAccess + ?Sized>(
+        &self,
+        vcpu: VcpuIndex,
+        mem: &M,
+    ) -> Option<Gpa> {
         let addr = self.record_address(vcpu)?;
         let slot = self.vcpus.get(vcpu.get())?;
-        self.write_record(addr, slot.stolen.load(Ordering::Acquire), mem).ok()?;
+        self.write_record(addr, slot.stolen.load(Ordering::Acquire), mem)
+            .ok()?;
         slot.enabled.store(true, Ordering::Release);
         Some(addr)
     }
 
     /// Header and padding as byte writes, `stolen_time` as its own 64-bit
     /// store, so a reader on another CPU never sees a torn value.
-    fn write_record<M: GuestMemoryAccess + ?Sized>(&self, addr: Gpa, stolen: u64, mem: &M) -> Result<(), MemoryError> {
+    fn write_record<M: GuestMemoryAccess + ?Sized>(
+        &self,
+        addr: Gpa,
+        stolen: u64,
+        mem: &M,
+    ) -> Result<(), MemoryError> {
         let rec = StolenTimeRecord::new(stolen);
         let bytes = rec.as_bytes();
-        let stolen_at = addr.checked_add(STOLEN_TIME_OFFSET).ok_or(MemoryError::OutOfRange { addr, len: RECORD_SIZE })?;
-        let tail_at = addr.checked_add(16).ok_or(MemoryError::OutOfRange { addr, len: RECORD_SIZE })?;
+        let stolen_at = addr
+            .checked_add(STOLEN_TIME_OFFSET)
+            .ok_or(MemoryError::OutOfRange {
+                addr,
+                len: RECORD_SIZE,
+            })?;
+        let tail_at = addr.checked_add(16).ok_or(MemoryError::OutOfRange {
+            addr,
+            len: RECORD_SIZE,
+        })?;
         mem.write_bytes(addr, &bytes[..8])?;
         mem.write_bytes(tail_at, &bytes[16..])?;
         mem.write_u64(stolen_at, stolen)
@@ -239,7 +257,9 @@ impl PvTime {
             .ok_or(MemoryError::NoSuchVcpu { vcpu })?;
         let old = slot
             .stolen
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(v.saturating_add(ns)))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_add(ns))
+            })
             .unwrap_or_else(|v| v);
         let total = old.saturating_add(ns);
         if self.enabled && slot.enabled.load(Ordering::Acquire) {
@@ -382,7 +402,8 @@ impl PvTime {
                     return Err(PvTimeStateError::OddSequence(saved.sequence));
                 }
                 dest.sequence.store(saved.sequence, Ordering::Relaxed);
-                dest.guest_queried.store(saved.guest_queried, Ordering::Relaxed);
+                dest.guest_queried
+                    .store(saved.guest_queried, Ordering::Relaxed);
             }
         }
         for (slot, saved) in pv.vcpus.iter().zip(&state.vcpus) {

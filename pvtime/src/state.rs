@@ -56,7 +56,9 @@ pub enum PvTimeStateError {
     #[error("destination PV-time configuration is invalid: {0}")]
     Config(#[from] PvTimeConfigError),
     /// The vCPU counts differ.
-    #[error("the saved PV-time state has {found} vCPUs but the destination VM has {expected}; restore into a VM with the same vCPUs")]
+    #[error(
+        "the saved PV-time state has {found} vCPUs but the destination VM has {expected}; restore into a VM with the same vCPUs"
+    )]
     VcpuCount {
         /// The destination's count.
         expected: usize,
@@ -64,7 +66,9 @@ pub enum PvTimeStateError {
         found: usize,
     },
     /// PV time was on and is off at the destination (or the reverse).
-    #[error("PV time is {saved} in the saved state but {dest} at the destination; the guest has already discovered the service, keep the same setting")]
+    #[error(
+        "PV time is {saved} in the saved state but {dest} at the destination; the guest has already discovered the service, keep the same setting"
+    )]
     EnabledChanged {
         /// `"on"`/`"off"` in the state.
         saved: &'static str,
@@ -72,7 +76,9 @@ pub enum PvTimeStateError {
         dest: &'static str,
     },
     /// The stolen-time table moved.
-    #[error("the stolen-time table moved from {saved:?} to {dest:?}; the guest has mapped the old address, restore with the same base")]
+    #[error(
+        "the stolen-time table moved from {saved:?} to {dest:?}; the guest has mapped the old address, restore with the same base"
+    )]
     PlacementChanged {
         /// The state's base.
         saved: Option<Gpa>,
@@ -80,13 +86,17 @@ pub enum PvTimeStateError {
         dest: Option<Gpa>,
     },
     /// A vCPU is marked enabled but no table is placed.
-    #[error("vcpu{vcpu} is marked as using stolen time but the saved state places no table; the state is corrupt")]
+    #[error(
+        "vcpu{vcpu} is marked as using stolen time but the saved state places no table; the state is corrupt"
+    )]
     EnabledWithoutTable {
         /// The vCPU index.
         vcpu: usize,
     },
     /// LPT present on one side only.
-    #[error("LPT is {saved} in the saved state but {dest} at the destination; LPT cannot be dropped once the guest may use it")]
+    #[error(
+        "LPT is {saved} in the saved state but {dest} at the destination; LPT cannot be dropped once the guest may use it"
+    )]
     LptChanged {
         /// `"on"`/`"off"` in the state.
         saved: &'static str,
@@ -102,7 +112,9 @@ pub enum PvTimeStateError {
         dest: Gpa,
     },
     /// The PV frequency changed.
-    #[error("the LPT PV frequency changed from {saved} Hz to {dest} Hz; it is fixed for the VM's life, restore with the same pv_hz")]
+    #[error(
+        "the LPT PV frequency changed from {saved} Hz to {dest} Hz; it is fixed for the VM's life, restore with the same pv_hz"
+    )]
     PvFrequencyChanged {
         /// The state's frequency.
         saved: u32,
@@ -110,7 +122,9 @@ pub enum PvTimeStateError {
         dest: u32,
     },
     /// The LPT sequence number has bit 0 set.
-    #[error("the saved LPT sequence number {0:#x} has the reserved bit 0 set; the state is corrupt")]
+    #[error(
+        "the saved LPT sequence number {0:#x} has the reserved bit 0 set; the state is corrupt"
+    )]
     OddSequence(u64),
 }
 

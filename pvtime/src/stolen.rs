@@ -32,7 +32,9 @@ pub const ATTRIBUTES: u32 = 0;
 /// assert_eq!(r.as_bytes().len(), 64);
 /// assert_eq!(&r.as_bytes()[8..16], &0x1234u64.to_le_bytes());
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 #[repr(C)]
 pub struct StolenTimeRecord {
     /// Structure revision: 0.

@@ -45,7 +45,11 @@ fn mem() -> AtomicMemory {
 }
 
 fn features(pv: &PvTime, m: &AtomicMemory, queried: u64) -> Option<Reply> {
-    pv.call(VcpuIndex(0), &Call::new(ids::PV_TIME_FEATURES, &[queried]), m)
+    pv.call(
+        VcpuIndex(0),
+        &Call::new(ids::PV_TIME_FEATURES, &[queried]),
+        m,
+    )
 }
 
 fn st(pv: &PvTime, m: &AtomicMemory, vcpu: u32) -> Option<Reply> {
@@ -86,7 +90,11 @@ fn pv_time_features_answers_minus_1_when_unplaced() {
     let pv = build(&cfg(None), 2).unwrap();
     let m = mem();
     for q in [ids::PV_TIME_FEATURES, ids::PV_TIME_ST] {
-        assert_eq!(features(&pv, &m, q.raw() as u64), Some(NOT_SUPPORTED), "{q}");
+        assert_eq!(
+            features(&pv, &m, q.raw() as u64),
+            Some(NOT_SUPPORTED),
+            "{q}"
+        );
     }
 }
 
@@ -184,7 +192,11 @@ fn pv_time_st_writes_revision_0_attributes_0_and_the_current_total() {
     // Garbage the VMM left in the region must not survive.
     m.write_bytes(Gpa(BASE + 64), &[0xff; 64]).unwrap();
     pv.account(VcpuIndex(1), 777, &m).unwrap();
-    assert_eq!(m.read_u64(Gpa(BASE + 64 + 8)).unwrap(), u64::MAX, "not yet enabled: untouched");
+    assert_eq!(
+        m.read_u64(Gpa(BASE + 64 + 8)).unwrap(),
+        u64::MAX,
+        "not yet enabled: untouched"
+    );
     st(&pv, &m, 1);
     let r = record(&m, BASE + 64);
     assert!(r.guest_accepts());
@@ -242,7 +254,7 @@ fn account_for_an_unknown_vcpu_is_an_error_and_writes_nothing() {
     );
 }
 
-/// Memory that logs every write as (address, length, was write_u64).
+/// Memory that logs every write as (address, length, was `write_u64`).
 #[derive(Default)]
 struct Log(Mutex<Vec<(u64, usize, bool)>>);
 
@@ -327,7 +339,10 @@ fn table_base_must_be_64_byte_aligned() {
 fn table_overlapping_ram_is_refused_saying_the_guest_would_be_corrupted() {
     for base in [0x4000_0000, 0x4fff_ffc0, 0x3fff_ffc0] {
         let e = build(&cfg(Some(base)), 2).unwrap_err();
-        assert!(matches!(e, PvTimeConfigError::OverlapsRam { .. }), "{base:#x}: {e}");
+        assert!(
+            matches!(e, PvTimeConfigError::OverlapsRam { .. }),
+            "{base:#x}: {e}"
+        );
         let msg = std::format!("{e}");
         assert!(msg.contains("RAM") && msg.contains("corrupt"), "{msg}");
     }
@@ -338,12 +353,21 @@ fn whole_table_must_lie_inside_one_reserved_region() {
     // 1024 vCPUs need 64 KiB: fits exactly; 1025 run past the region's end.
     assert!(build(&cfg(Some(BASE)), 1024).is_ok());
     let e = build(&cfg(Some(BASE)), 1025).unwrap_err();
-    assert!(matches!(e, PvTimeConfigError::OutsideReserved { .. }), "{e}");
+    assert!(
+        matches!(e, PvTimeConfigError::OutsideReserved { .. }),
+        "{e}"
+    );
     let e = build(&cfg(Some(0x0900_0000)), 1).unwrap_err();
-    assert!(matches!(e, PvTimeConfigError::OutsideReserved { .. }), "{e}");
+    assert!(
+        matches!(e, PvTimeConfigError::OutsideReserved { .. }),
+        "{e}"
+    );
     // No reserved region at all.
     let e = PvTime::new(&cfg(Some(BASE)), 1, &[RAM], &[]).unwrap_err();
-    assert!(matches!(e, PvTimeConfigError::OutsideReserved { .. }), "{e}");
+    assert!(
+        matches!(e, PvTimeConfigError::OutsideReserved { .. }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -357,12 +381,18 @@ fn table_that_wraps_the_address_space_is_refused() {
 
 #[test]
 fn vm_without_vcpus_or_native_frequency_is_refused() {
-    assert_eq!(build(&cfg(Some(BASE)), 0).unwrap_err(), PvTimeConfigError::NoVcpus);
+    assert_eq!(
+        build(&cfg(Some(BASE)), 0).unwrap_err(),
+        PvTimeConfigError::NoVcpus
+    );
     let c = PvTimeConfig {
         native_hz: 0,
         ..cfg(None)
     };
-    assert_eq!(build(&c, 1).unwrap_err(), PvTimeConfigError::ZeroNativeFrequency);
+    assert_eq!(
+        build(&c, 1).unwrap_err(),
+        PvTimeConfigError::ZeroNativeFrequency
+    );
 }
 
 #[test]
@@ -372,33 +402,51 @@ fn lpt_structure_follows_the_same_placement_rules() {
         ipa: Gpa(LPT_IPA + 16),
         pv_hz: 1,
     });
-    assert!(matches!(build(&c, 1), Err(PvTimeConfigError::Unaligned { .. })));
+    assert!(matches!(
+        build(&c, 1),
+        Err(PvTimeConfigError::Unaligned { .. })
+    ));
     c.lpt = Some(LptConfig {
         ipa: Gpa(0x4000_1000),
         pv_hz: 1,
     });
-    assert!(matches!(build(&c, 1), Err(PvTimeConfigError::OverlapsRam { .. })));
+    assert!(matches!(
+        build(&c, 1),
+        Err(PvTimeConfigError::OverlapsRam { .. })
+    ));
     c.lpt = Some(LptConfig {
         ipa: Gpa(BASE + 0xffc0 + 64),
         pv_hz: 1,
     });
-    assert!(matches!(build(&c, 1), Err(PvTimeConfigError::OutsideReserved { .. })));
+    assert!(matches!(
+        build(&c, 1),
+        Err(PvTimeConfigError::OutsideReserved { .. })
+    ));
     c.lpt = Some(LptConfig {
         ipa: Gpa(BASE + 64),
         pv_hz: 1,
     });
-    assert!(matches!(build(&c, 2), Err(PvTimeConfigError::LptOverlapsRecords { .. })));
+    assert!(matches!(
+        build(&c, 2),
+        Err(PvTimeConfigError::LptOverlapsRecords { .. })
+    ));
     assert!(build(&c, 1).is_ok(), "right after the last record is fine");
     c.lpt = Some(LptConfig {
         ipa: Gpa(LPT_IPA),
         pv_hz: 0,
     });
-    assert_eq!(build(&c, 1).unwrap_err(), PvTimeConfigError::ZeroPvFrequency);
+    assert_eq!(
+        build(&c, 1).unwrap_err(),
+        PvTimeConfigError::ZeroPvFrequency
+    );
     let off = PvTimeConfig {
         enabled: false,
         ..lpt_cfg(1, 1)
     };
-    assert_eq!(build(&off, 1).unwrap_err(), PvTimeConfigError::LptWithoutPvTime);
+    assert_eq!(
+        build(&off, 1).unwrap_err(),
+        PvTimeConfigError::LptWithoutPvTime
+    );
 }
 
 // ---- LPT ----
@@ -433,10 +481,22 @@ fn start_publishes_the_structure_and_adds_2_to_the_sequence_each_run() {
     let r = LptRecord::read(&m, Gpa(LPT_IPA)).unwrap();
     assert_eq!(r.sequence_number.get(), 2);
     assert_eq!((r.revision.get(), r.attributes.get()), (0, 0));
-    assert_eq!((r.native_freq.get(), r.pv_freq.get()), (25_000_000, 1_000_000_000));
-    assert_eq!(r.coefficients(), Coefficients::compute(25_000_000, 1_000_000_000).unwrap());
+    assert_eq!(
+        (r.native_freq.get(), r.pv_freq.get()),
+        (25_000_000, 1_000_000_000)
+    );
+    assert_eq!(
+        r.coefficients(),
+        Coefficients::compute(25_000_000, 1_000_000_000).unwrap()
+    );
     pv.start(&m).unwrap();
-    assert_eq!(LptRecord::read(&m, Gpa(LPT_IPA)).unwrap().sequence_number.get(), 4);
+    assert_eq!(
+        LptRecord::read(&m, Gpa(LPT_IPA))
+            .unwrap()
+            .sequence_number
+            .get(),
+        4
+    );
     assert_eq!(pv.state().lpt.unwrap().sequence, 4);
 }
 
@@ -446,7 +506,14 @@ fn lpt_restore_on_a_host_of_another_frequency_publishes_new_coefficients() {
     let m = mem();
     src.start(&m).unwrap();
     let saved = src.state();
-    let dst = PvTime::restore(&lpt_cfg(50_000_000, 1_000_000_000), 1, &[RAM], &[RESERVED], &saved).unwrap();
+    let dst = PvTime::restore(
+        &lpt_cfg(50_000_000, 1_000_000_000),
+        1,
+        &[RAM],
+        &[RESERVED],
+        &saved,
+    )
+    .unwrap();
     dst.start(&m).unwrap();
     let r = LptRecord::read(&m, Gpa(LPT_IPA)).unwrap();
     assert_eq!(r.sequence_number.get(), 4);
@@ -483,7 +550,8 @@ fn state_round_trips_through_restore() {
         ]
     );
     assert!(s.lpt.unwrap().guest_queried);
-    let back = PvTime::restore(&lpt_cfg(62_500_000, 62_500_000), 3, &[RAM], &[RESERVED], &s).unwrap();
+    let back =
+        PvTime::restore(&lpt_cfg(62_500_000, 62_500_000), 3, &[RAM], &[RESERVED], &s).unwrap();
     assert_eq!(back.state(), s);
 }
 
@@ -498,7 +566,11 @@ fn restore_then_start_rewrites_enabled_records_into_fresh_memory() {
     let back = PvTime::restore(&cfg(Some(BASE)), 2, &[RAM], &[RESERVED], &s).unwrap();
     back.start(&fresh).unwrap();
     assert_eq!(record(&fresh, BASE), StolenTimeRecord::new(1234));
-    assert_eq!(fresh.read_u64(Gpa(BASE + 64)).unwrap(), 0, "vCPU 1 never enabled");
+    assert_eq!(
+        fresh.read_u64(Gpa(BASE + 64)).unwrap(),
+        0,
+        "vCPU 1 never enabled"
+    );
     assert_eq!(back.account(VcpuIndex(0), 1, &fresh), Ok(1235));
 }
 
@@ -533,15 +605,29 @@ fn restore_refuses_a_moved_table_or_a_changed_switch() {
     let in_ram = cfg(Some(0x4000_0000));
     assert!(matches!(
         PvTime::restore(&in_ram, 1, &[RAM], &[RESERVED], &s),
-        Err(PvTimeStateError::Config(PvTimeConfigError::OverlapsRam { .. }))
+        Err(PvTimeStateError::Config(
+            PvTimeConfigError::OverlapsRam { .. }
+        ))
     ));
 }
 
 #[test]
 fn restore_refuses_a_changed_pv_frequency_or_dropped_lpt() {
-    let s = build(&lpt_cfg(62_500_000, 1_000_000_000), 1).unwrap().state();
-    let e = PvTime::restore(&lpt_cfg(62_500_000, 999_999_999), 1, &[RAM], &[RESERVED], &s).unwrap_err();
-    assert!(matches!(e, PvTimeStateError::PvFrequencyChanged { .. }), "{e}");
+    let s = build(&lpt_cfg(62_500_000, 1_000_000_000), 1)
+        .unwrap()
+        .state();
+    let e = PvTime::restore(
+        &lpt_cfg(62_500_000, 999_999_999),
+        1,
+        &[RAM],
+        &[RESERVED],
+        &s,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, PvTimeStateError::PvFrequencyChanged { .. }),
+        "{e}"
+    );
     let e = PvTime::restore(&cfg(Some(BASE)), 1, &[RAM], &[RESERVED], &s).unwrap_err();
     assert!(matches!(e, PvTimeStateError::LptChanged { .. }), "{e}");
     let mut moved = lpt_cfg(62_500_000, 1_000_000_000);
@@ -559,7 +645,8 @@ fn restore_refuses_corrupt_states() {
     if let Some(l) = s.lpt.as_mut() {
         l.sequence = 3;
     }
-    let e = PvTime::restore(&lpt_cfg(62_500_000, 62_500_000), 1, &[RAM], &[RESERVED], &s).unwrap_err();
+    let e =
+        PvTime::restore(&lpt_cfg(62_500_000, 62_500_000), 1, &[RAM], &[RESERVED], &s).unwrap_err();
     assert_eq!(e, PvTimeStateError::OddSequence(3));
     let mut s = build(&cfg(None), 1).unwrap().state();
     s.vcpus[0].guest_enabled = true;
