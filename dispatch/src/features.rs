@@ -88,7 +88,9 @@ impl core::fmt::Display for FeatureRegister {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FeatureError {
     /// Bits this VM cannot serve (KVM answers `EINVAL`).
-    #[error("{register}: bits {bits:#x} are not served by this VM (supported: {supported:#x}); enable the service in VmConfig or clear those bits")]
+    #[error(
+        "{register}: bits {bits:#x} are not served by this VM (supported: {supported:#x}); enable the service in VmConfig or clear those bits"
+    )]
     Unsupported {
         /// The register written.
         register: FeatureRegister,
@@ -99,7 +101,9 @@ pub enum FeatureError {
     },
     /// The guest already made a call: changing its ABI now would break it
     /// (KVM answers `EBUSY`). Writing the current value is still accepted.
-    #[error("{register}: the guest has already made firmware calls, so its feature set is frozen (current {current:#x}, requested {requested:#x}); write features before the first vCPU runs")]
+    #[error(
+        "{register}: the guest has already made firmware calls, so its feature set is frozen (current {current:#x}, requested {requested:#x}); write features before the first vCPU runs"
+    )]
     Busy {
         /// The register written.
         register: FeatureRegister,
@@ -148,6 +152,9 @@ pub(crate) struct FeatureState {
     words: [AtomicU64; 3],
     supported: FirmwareFeatures,
     frozen: AtomicBool,
+    // Set on a VM restored from a snapshot whose guest had already seen its
+    // words: they stay pinned although this instance has served no call yet.
+    pinned: bool,
     // Serialises writers against each other and against the freeze, so a
     // write that passed the check cannot land after the first call saw the
     // old value. Never taken by a call.
@@ -164,8 +171,49 @@ impl FeatureState {
             ],
             supported,
             frozen: AtomicBool::new(false),
+            pinned: false,
             write_lock: spin::Mutex::new(()),
         }
+    }
+
+    /// The words of a restored VM: `words` in force (already checked to be
+    /// within `supported` for the standard registers; vendor bits join
+    /// `supported` as their services are added) and pinned if the guest
+    /// had seen them.
+    pub(crate) fn restored(
+        supported: FirmwareFeatures,
+        words: FirmwareFeatures,
+        pinned: bool,
+    ) -> Self {
+        let mut supported = supported;
+        supported.vendor_hyp |= words.vendor_hyp;
+        FeatureState {
+            words: [
+                AtomicU64::new(words.std.bits()),
+                AtomicU64::new(words.std_hyp.bits()),
+                AtomicU64::new(words.vendor_hyp.bits()),
+            ],
+            supported,
+            frozen: AtomicBool::new(false),
+            pinned,
+            write_lock: spin::Mutex::new(()),
+        }
+    }
+
+    /// Makes vendor bit `bit` servable (a VMM service was added). Its word
+    /// bit is set unless the words are pinned by a restore, where the guest
+    /// keeps exactly what it saw.
+    pub(crate) fn add_vendor_bit(&mut self, bit: u64) {
+        self.supported.vendor_hyp |= VendorHypFeatures::from_bits_retain(bit);
+        if !self.pinned {
+            let slot = &self.words[FeatureRegister::VendorHyp.slot()];
+            slot.store(slot.load(Ordering::Relaxed) | bit, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether this instance has served a call (so services can no longer be added).
+    pub(crate) fn has_served(&self) -> bool {
+        self.frozen.load(Ordering::Acquire)
     }
 
     pub(crate) fn supported(&self) -> FirmwareFeatures {
@@ -205,22 +253,32 @@ impl FeatureState {
         }
     }
 
+    /// Whether the guest has seen the words: a call was served, or the VM
+    /// was restored from a snapshot taken after one.
     pub(crate) fn is_frozen(&self) -> bool {
-        self.frozen.load(Ordering::Acquire)
+        self.pinned || self.frozen.load(Ordering::Acquire)
     }
 
     pub(crate) fn write(&self, r: FeatureRegister, value: u64) -> Result<(), FeatureError> {
         let _guard = self.write_lock.lock();
         let supported = self.supported.get(r);
         if value & !supported != 0 {
-            return Err(FeatureError::Unsupported { register: r, bits: value & !supported, supported });
+            return Err(FeatureError::Unsupported {
+                register: r,
+                bits: value & !supported,
+                supported,
+            });
         }
         let current = self.word(r);
         if value == current {
             return Ok(());
         }
-        if self.frozen.load(Ordering::Acquire) {
-            return Err(FeatureError::Busy { register: r, current, requested: value });
+        if self.is_frozen() {
+            return Err(FeatureError::Busy {
+                register: r,
+                current,
+                requested: value,
+            });
         }
         self.words[r.slot()].store(value, Ordering::Relaxed);
         Ok(())
@@ -251,7 +309,14 @@ mod tests {
     fn unknown_bit_is_refused_and_nothing_changes() {
         let s = state();
         let e = s.write(FeatureRegister::StdHyp, 0b11).unwrap_err();
-        assert_eq!(e, FeatureError::Unsupported { register: FeatureRegister::StdHyp, bits: 0b10, supported: 1 });
+        assert_eq!(
+            e,
+            FeatureError::Unsupported {
+                register: FeatureRegister::StdHyp,
+                bits: 0b10,
+                supported: 1
+            }
+        );
         assert_eq!(s.word(FeatureRegister::StdHyp), 1);
         assert!(s.write(FeatureRegister::VendorHyp, 0b010).is_err());
     }
@@ -269,7 +334,10 @@ mod tests {
     fn change_after_first_call_is_busy_but_same_value_is_accepted() {
         let s = state();
         s.freeze();
-        assert!(matches!(s.write(FeatureRegister::StdHyp, 0), Err(FeatureError::Busy { .. })));
+        assert!(matches!(
+            s.write(FeatureRegister::StdHyp, 0),
+            Err(FeatureError::Busy { .. })
+        ));
         assert_eq!(s.write(FeatureRegister::StdHyp, 1), Ok(()));
         assert_eq!(s.word(FeatureRegister::StdHyp), 1);
     }

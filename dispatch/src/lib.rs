@@ -63,6 +63,7 @@ pub mod features;
 #[cfg(feature = "kvm")]
 pub mod kvm;
 pub mod service;
+pub mod snapshot;
 mod vm;
 
 pub use fwcall_pvtime as pvtime;
@@ -70,15 +71,24 @@ pub use fwcall_sdei as sdei;
 pub use fwcall_smccc as smccc;
 
 pub use config::{ConfigError, VmConfig};
-pub use features::{FeatureError, FeatureRegister, FirmwareFeatures, StdFeatures, StdHypFeatures, VendorHypFeatures};
-pub use fwcall_pvtime::{Gpa, GuestMemoryAccess, LptConfig, MemoryError, MemoryRegion, PvTimeConfig};
+pub use features::{
+    FeatureError, FeatureRegister, FirmwareFeatures, StdFeatures, StdHypFeatures, VendorHypFeatures,
+};
+pub use fwcall_pvtime::{
+    Gpa, GuestMemoryAccess, LptConfig, MemoryError, MemoryRegion, PvTimeConfig,
+};
 pub use fwcall_sdei::{
-    CpuFeatures, Delivery, EventDecl, EventKind, InterruptHook, Interrupted, IrqOutcome, Priority, SdeiConfig, SdeiVersion,
+    CpuFeatures, Delivery, EventDecl, EventKind, InterruptHook, Interrupted, IrqOutcome, Priority,
+    SdeiConfig, SdeiVersion,
 };
 pub use fwcall_smccc::{
-    Call, Conduit, Context, El1Regs, FunctionId, Kicks, Mpidr, Outcome, Reply, SmcccVersion, VcpuIndex, ids,
+    Call, Conduit, Context, El1Regs, FunctionId, Kicks, Mpidr, Outcome, Reply, SmcccVersion,
+    VcpuIndex, ids,
 };
 pub use service::{Service, ServiceError};
+pub use snapshot::{
+    CompatError, FormatError, RestoreError, SnapshotContents, SnapshotError, Summary,
+};
 pub use vm::{RaiseError, Vcpu, VcpuError, Vm};
 
 /// Guest-memory access for a VM that gives fwcall no memory: every access
@@ -92,10 +102,16 @@ impl GuestMemoryAccess for NoMemory {
     }
 
     fn write_bytes(&self, addr: Gpa, data: &[u8]) -> Result<(), MemoryError> {
-        Err(MemoryError::OutOfRange { addr, len: data.len() as u64 })
+        Err(MemoryError::OutOfRange {
+            addr,
+            len: data.len() as u64,
+        })
     }
 
     fn read_bytes(&self, addr: Gpa, buf: &mut [u8]) -> Result<(), MemoryError> {
-        Err(MemoryError::OutOfRange { addr, len: buf.len() as u64 })
+        Err(MemoryError::OutOfRange {
+            addr,
+            len: buf.len() as u64,
+        })
     }
 }

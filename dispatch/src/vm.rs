@@ -5,12 +5,18 @@ use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 
 use fwcall_pvtime::{GuestMemoryAccess, MemoryError, PvTime};
-use fwcall_sdei::{Delivery, InterruptHook, Interrupted, IrqOutcome, RaiseError as SdeiRaiseError, Sdei};
+use fwcall_sdei::{
+    Delivery, InterruptHook, Interrupted, IrqOutcome, RaiseError as SdeiRaiseError, Sdei,
+};
 use fwcall_smccc::error::NOT_SUPPORTED;
-use fwcall_smccc::{ArchService, Call, Convention, FunctionId, Kicks, Outcome, Owner, Reply, Uid, VcpuIndex, ids};
+use fwcall_smccc::{
+    ArchService, Call, Convention, FunctionId, Kicks, Outcome, Owner, Reply, Uid, VcpuIndex, ids,
+};
 
 use crate::config::{ConfigError, VmConfig};
-use crate::features::{FeatureError, FeatureRegister, FeatureState, FirmwareFeatures, StdFeatures, StdHypFeatures};
+use crate::features::{
+    FeatureError, FeatureRegister, FeatureState, FirmwareFeatures, StdFeatures, StdHypFeatures,
+};
 use crate::service::{Registered, Service, ServiceError, check_range};
 
 /// Function numbers of the general queries every owner may answer.
@@ -66,7 +72,12 @@ impl<M: GuestMemoryAccess> Vm<M> {
             Some(c) => Some(Sdei::new(c, &config.mpidrs)?),
             None => None,
         };
-        let pvtime = PvTime::new(&config.pvtime, config.vcpu_count(), &config.ram, &config.reserved)?;
+        let pvtime = PvTime::new(
+            &config.pvtime,
+            config.vcpu_count(),
+            &config.ram,
+            &config.reserved,
+        )?;
         Ok(Self::assemble(config, mem, sdei, pvtime))
     }
 
@@ -86,12 +97,25 @@ impl<M: GuestMemoryAccess> Vm<M> {
             soc_id: config.soc_id,
             workarounds: config.workarounds,
         };
-        Vm { arch, features: FeatureState::new(supported), sdei, pvtime, services: Vec::new(), mem, config }
+        Vm {
+            arch,
+            features: FeatureState::new(supported),
+            sdei,
+            pvtime,
+            services: Vec::new(),
+            mem,
+            config,
+        }
     }
 
     /// Adds a service of the VMM's own for the function IDs in `range`,
     /// gated by bit `feature_bit` of [`FeatureRegister::VendorHyp`] (the
     /// bit is set by default). Only before the guest's first call.
+    ///
+    /// On a VM restored from a snapshot, add the same services again
+    /// before it runs: the vendor word keeps exactly the bits the guest
+    /// saw, and [`Vm::unserved_vendor_features`] names any bit still
+    /// missing its service.
     pub fn add_service(
         &mut self,
         range: RangeInclusive<u32>,
@@ -99,24 +123,24 @@ impl<M: GuestMemoryAccess> Vm<M> {
         service: Box<dyn Service>,
     ) -> Result<(), ServiceError> {
         let name = || alloc::string::String::from(service.name());
-        if self.features.is_frozen() {
+        if self.features.has_served() {
             return Err(ServiceError::Started { name: name() });
         }
         if feature_bit > 63 {
-            return Err(ServiceError::BadBit { name: name(), bit: feature_bit });
+            return Err(ServiceError::BadBit {
+                name: name(),
+                bit: feature_bit,
+            });
         }
         check_range(service.name(), &range, &self.services)?;
         let bit = 1u64 << feature_bit;
-        let mut supported = self.features.supported();
-        supported.vendor_hyp |= crate::features::VendorHypFeatures::from_bits_retain(bit);
-        let current = self.features.current();
-        self.features = FeatureState::new(supported);
-        // Keep any bits the VMM already cleared.
-        for r in FeatureRegister::ALL {
-            let keep = current.get(r) | if r == FeatureRegister::VendorHyp { bit } else { 0 };
-            let _ = self.features.write(r, keep & supported.get(r));
-        }
-        self.services.push(Registered { start: *range.start(), end: *range.end(), bit, service });
+        self.features.add_vendor_bit(bit);
+        self.services.push(Registered {
+            start: *range.start(),
+            end: *range.end(),
+            bit,
+            service,
+        });
         Ok(())
     }
 
@@ -125,7 +149,19 @@ impl<M: GuestMemoryAccess> Vm<M> {
     pub fn set_interrupt_hook(&mut self, hook: Box<dyn InterruptHook>) {
         if let Some(s) = self.sdei.as_mut() {
             s.set_interrupt_hook(hook);
+            // A restored VM may hold bindings: divert their interrupts
+            // again (nothing is bound on a fresh VM, so nothing happens).
+            s.replay_diversions();
         }
+    }
+
+    /// Vendor feature bits in force that no added service backs: after a
+    /// restore, services the guest saw but the VMM has not added again.
+    /// Empty on a VM built with [`Vm::new`].
+    pub fn unserved_vendor_features(&self) -> crate::features::VendorHypFeatures {
+        let served = self.services.iter().fold(0, |m, r| m | r.bit);
+        let word = self.features.word(FeatureRegister::VendorHyp);
+        crate::features::VendorHypFeatures::from_bits_retain(word & !served)
     }
 
     /// Writes one feature word. Refused for bits the VM cannot serve, and
@@ -156,13 +192,19 @@ impl<M: GuestMemoryAccess> Vm<M> {
         if index.get() < self.config.vcpu_count() {
             Ok(Vcpu { vm: self, index })
         } else {
-            Err(VcpuError { index, count: self.config.vcpu_count() })
+            Err(VcpuError {
+                index,
+                count: self.config.vcpu_count(),
+            })
         }
     }
 
     /// The handles of every vCPU, in order.
     pub fn vcpus(&self) -> impl Iterator<Item = Vcpu<'_, M>> {
-        (0..self.config.vcpu_count() as u32).map(move |i| Vcpu { vm: self, index: VcpuIndex(i) })
+        (0..self.config.vcpu_count() as u32).map(move |i| Vcpu {
+            vm: self,
+            index: VcpuIndex(i),
+        })
     }
 
     /// The number of vCPUs.
@@ -232,7 +274,9 @@ impl<M: GuestMemoryAccess> Vm<M> {
     #[inline]
     fn service_for(&self, fid: FunctionId) -> Option<&Registered> {
         let vendor = self.features.word(FeatureRegister::VendorHyp);
-        self.services.iter().find(|r| r.covers(fid) && vendor & r.bit != 0)
+        self.services
+            .iter()
+            .find(|r| r.covers(fid) && vendor & r.bit != 0)
     }
 
     /// The routing step: serves `call` (whose ID is `fid`, already checked
@@ -243,10 +287,14 @@ impl<M: GuestMemoryAccess> Vm<M> {
                 Some(r) => Outcome::reply(r),
                 None => Outcome::not_supported(),
             },
-            Owner::StandardSecure if (SDEI_FIRST..=SDEI_LAST).contains(&fid.number()) => match &self.sdei {
-                Some(s) if self.features.std().contains(StdFeatures::SDEI) => s.call(vcpu, call),
-                _ => Outcome::not_supported(),
-            },
+            Owner::StandardSecure if (SDEI_FIRST..=SDEI_LAST).contains(&fid.number()) => {
+                match &self.sdei {
+                    Some(s) if self.features.std().contains(StdFeatures::SDEI) => {
+                        s.call(vcpu, call)
+                    }
+                    _ => Outcome::not_supported(),
+                }
+            }
             Owner::StandardHypervisor => Outcome::reply(self.std_hyp(vcpu, fid, call)),
             _ => match self.service_for(fid) {
                 Some(r) => r.service.call(vcpu, call),
@@ -278,7 +326,9 @@ impl<M: GuestMemoryAccess> Vm<M> {
         {
             return Reply::NOT_SUPPORTED;
         }
-        self.pvtime.call(vcpu, call, &self.mem).unwrap_or(Reply::NOT_SUPPORTED)
+        self.pvtime
+            .call(vcpu, call, &self.mem)
+            .unwrap_or(Reply::NOT_SUPPORTED)
     }
 }
 
@@ -290,7 +340,9 @@ pub struct Vcpu<'vm, M> {
 
 impl<M> core::fmt::Debug for Vcpu<'_, M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Vcpu").field("index", &self.index).finish_non_exhaustive()
+        f.debug_struct("Vcpu")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
     }
 }
 
