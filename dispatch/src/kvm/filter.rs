@@ -133,10 +133,22 @@ pub struct FilterPlan {
 }
 
 impl FilterPlan {
-    /// The plan for `vm`'s feature words as they are now: build it after
-    /// the VMM wrote (or restored) them.
+    /// The plan for `vm`'s feature words as they are now, including the
+    /// range of every service added with [`Vm::add_service`] whose feature
+    /// bit is set: build it after the VMM wrote (or restored) the words.
     pub fn for_vm<M: GuestMemoryAccess>(vm: &Vm<M>) -> Self {
-        Self::for_features(&vm.features())
+        let features = vm.features();
+        let mut plan = Self::for_features(&features);
+        for s in &vm.services {
+            if features.vendor_hyp.bits() & s.bit != 0 {
+                // `Vm::add_service` already refused empty, overlapping and
+                // reserved ranges, so this cannot fail.
+                let count = s.end.saturating_sub(s.start).saturating_add(1);
+                plan.ranges
+                    .push(FilterRange::new(s.start, count, s.service.name()));
+            }
+        }
+        plan
     }
 
     /// The plan for a set of feature words.
@@ -173,8 +185,9 @@ impl FilterPlan {
         FilterPlan { ranges }
     }
 
-    /// Adds the range of a service the VMM registered with
-    /// [`Vm::add_service`], so its calls reach fwcall too.
+    /// Adds a range served elsewhere in the VMM's fwcall path (for a plan
+    /// built with [`FilterPlan::for_features`]; [`FilterPlan::for_vm`]
+    /// already has the VM's services).
     pub fn with_service(
         mut self,
         range: RangeInclusive<u32>,

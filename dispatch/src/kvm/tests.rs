@@ -498,6 +498,32 @@ fn filter_for_vm_follows_the_feature_words() {
     assert!(!FilterPlan::for_vm(&vm).forwards(ids::SDEI_VERSION));
 }
 
+#[derive(Debug)]
+struct Dice;
+
+impl crate::Service for Dice {
+    fn name(&self) -> &str {
+        "dice"
+    }
+    fn call(&self, _: VcpuIndex, _: &crate::Call) -> crate::Outcome {
+        crate::Outcome::reply(Reply::x0(4))
+    }
+}
+
+#[test]
+fn vm_services_are_forwarded_while_their_feature_bit_is_set() {
+    let mut vm = vm(1);
+    vm.add_service(0xC600_0010..=0xC600_001F, 3, alloc::boxed::Box::new(Dice))
+        .unwrap();
+    let plan = FilterPlan::for_vm(&vm);
+    assert!(plan.forwards(FunctionId(0xC600_0010)) && plan.forwards(FunctionId(0xC600_001F)));
+    assert!(!plan.forwards(FunctionId(0xC600_0020)));
+    assert_eq!(plan.ranges().last().map(|r| r.what.as_str()), Some("dice"));
+    vm.set_features(crate::FeatureRegister::VendorHyp, 0)
+        .unwrap();
+    assert!(!FilterPlan::for_vm(&vm).forwards(FunctionId(0xC600_0010)));
+}
+
 #[test]
 #[allow(clippy::reversed_empty_ranges)] // an empty range is the point of one case
 fn service_ranges_are_added_but_never_over_the_arch_range_or_each_other() {
