@@ -53,6 +53,21 @@ pub fn build(config: fwcall::VmConfig, pvtime: GuestMemoryMmap) -> Result<FwVm, 
     Ok(vm)
 }
 
+/// Saves `vm`, and builds a new server from the blob on the same
+/// configuration and PV-time mapping, started and ready to run. Returns it
+/// and the blob's size. The caller pauses every vCPU first and drops `vm`.
+pub fn snapshot_restore(
+    vm: &FwVm,
+    config: fwcall::VmConfig,
+    pvtime: GuestMemoryMmap,
+) -> Result<(FwVm, usize), String> {
+    let blob = vm.snapshot().map_err(|e| format!("snapshot: {e}"))?;
+    let new = Vm::restore(config, VmMemory(pvtime), &blob).map_err(|e| format!("restore: {e}"))?;
+    new.start()
+        .map_err(|e| format!("start after restore: {e}"))?;
+    Ok((new, blob.len()))
+}
+
 /// The server could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {

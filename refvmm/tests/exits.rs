@@ -235,3 +235,41 @@ fn pause_gate_parks_threads_until_released() {
     t.join().unwrap();
     assert!(!gate.requested());
 }
+
+#[test]
+fn a_snapshot_cycle_keeps_registrations_and_stolen_time() {
+    let (mem, vm) = machine();
+    let stats = Stats::default();
+    let mut regs = RegisterFile {
+        pc: 0x4008_0000,
+        pstate: 0x3c5,
+        ..Default::default()
+    };
+    {
+        let exits = VcpuExits::new(KvmVcpu::new(&vm, VcpuIndex(0)).unwrap(), &stats);
+        call(
+            &exits,
+            &mut regs,
+            ids::SDEI_EVENT_REGISTER,
+            &[0, 0x7000, 1, 0, 0],
+        );
+        call(&exits, &mut regs, ids::SDEI_EVENT_ENABLE, &[0]);
+        call(&exits, &mut regs, ids::SDEI_PE_UNMASK, &[]);
+        call(&exits, &mut regs, ids::PV_TIME_ST, &[]);
+        exits.vcpu().vcpu().account_steal(2_000).unwrap();
+    }
+    let config = firmware::config(&MPIDRS, 16 << 20, true);
+    let (restored, len) = firmware::snapshot_restore(&vm, config, mem.pvtime.clone()).unwrap();
+    drop(vm);
+    assert!(len > 0);
+    assert_eq!(restored.vcpu(VcpuIndex(0)).unwrap().stolen_ns(), 2_000);
+
+    // The guest's registration survived: a raise is delivered by the new instance.
+    control::raise(&restored, 0).unwrap();
+    let exits = VcpuExits::new(KvmVcpu::new(&restored, VcpuIndex(0)).unwrap(), &stats);
+    exits.before_run(&mut regs).unwrap();
+    assert_eq!(regs.pc, 0x7000);
+    exits.vcpu().vcpu().account_steal(500).unwrap();
+    let stolen: u64 = mem.pvtime.read_obj(GuestAddress(PVTIME_BASE + 8)).unwrap();
+    assert_eq!(stolen, 2_500, "steal keeps counting in the same record");
+}
