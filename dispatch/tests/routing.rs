@@ -5,9 +5,9 @@ use std::sync::Mutex;
 
 use fwcall::smccc::{Owner, ReturnCode, Workaround2Level, WorkaroundLevel};
 use fwcall::{
-    Call, Conduit, ConfigError, FeatureError, FeatureRegister, FunctionId, Gpa, GuestMemoryAccess, MemoryError,
-    MemoryRegion, Mpidr, NoMemory, Outcome, Reply, Service, ServiceError, SmcccVersion, VcpuIndex, Vm, VmConfig,
-    ids,
+    Call, Conduit, ConfigError, FeatureError, FeatureRegister, FunctionId, Gpa, GuestMemoryAccess,
+    MemoryError, MemoryRegion, Mpidr, NoMemory, Outcome, Reply, Service, ServiceError,
+    SmcccVersion, VcpuIndex, Vm, VmConfig, ids,
 };
 use proptest::prelude::*;
 
@@ -20,11 +20,21 @@ struct Mem {
 
 impl Mem {
     fn new(regions: &[MemoryRegion]) -> Self {
-        Mem { regions: regions.to_vec(), bytes: Mutex::default() }
+        Mem {
+            regions: regions.to_vec(),
+            bytes: Mutex::default(),
+        }
     }
     fn inside(&self, addr: Gpa, len: u64) -> Result<(), MemoryError> {
-        let end = addr.0.checked_add(len).ok_or(MemoryError::OutOfRange { addr, len })?;
-        if self.regions.iter().any(|r| addr.0 >= r.base.0 && end <= r.base.0 + r.size) {
+        let end = addr
+            .0
+            .checked_add(len)
+            .ok_or(MemoryError::OutOfRange { addr, len })?;
+        if self
+            .regions
+            .iter()
+            .any(|r| addr.0 >= r.base.0 && end <= r.base.0 + r.size)
+        {
             Ok(())
         } else {
             Err(MemoryError::OutOfRange { addr, len })
@@ -62,8 +72,14 @@ impl GuestMemoryAccess for Mem {
     }
 }
 
-const RAM: MemoryRegion = MemoryRegion { base: Gpa(0x4000_0000), size: 0x1000_0000 };
-const PVT: MemoryRegion = MemoryRegion { base: Gpa(0x0a10_0000), size: 0x1_0000 };
+const RAM: MemoryRegion = MemoryRegion {
+    base: Gpa(0x4000_0000),
+    size: 0x1000_0000,
+};
+const PVT: MemoryRegion = MemoryRegion {
+    base: Gpa(0x0a10_0000),
+    size: 0x1_0000,
+};
 
 fn placed_config(vcpus: u32) -> VmConfig {
     let mut c = VmConfig::new(vcpus);
@@ -78,7 +94,9 @@ fn placed_vm(vcpus: u32) -> Vm<Mem> {
 }
 
 fn call(vm: &Vm<impl GuestMemoryAccess>, vcpu: u32, fid: FunctionId, args: &[u64]) -> Outcome {
-    vm.vcpu(VcpuIndex(vcpu)).unwrap().handle(&Call::new(fid, args))
+    vm.vcpu(VcpuIndex(vcpu))
+        .unwrap()
+        .handle(&Call::new(fid, args))
 }
 
 fn x0(o: &Outcome) -> u64 {
@@ -125,7 +143,11 @@ fn reserved_fid_bits_make_a_call_malformed() {
 #[test]
 fn sve_hint_is_stripped_from_smccc_1_3() {
     let hinted = FunctionId(ids::SMCCC_VERSION.raw() | FunctionId::SVE_HINT_BIT);
-    for (v, want) in [(SmcccVersion::V1_3, 0x10003), (SmcccVersion::V1_4, 0x10004), (SmcccVersion::V1_2, NS)] {
+    for (v, want) in [
+        (SmcccVersion::V1_3, 0x10003),
+        (SmcccVersion::V1_4, 0x10004),
+        (SmcccVersion::V1_2, NS),
+    ] {
         let mut c = VmConfig::new(1);
         c.smccc_version = v;
         let vm = Vm::new(c, NoMemory).unwrap();
@@ -139,7 +161,15 @@ fn smccc_1_0_serves_no_arch_calls() {
     c.smccc_version = SmcccVersion::V1_0;
     let vm = Vm::new(c, NoMemory).unwrap();
     assert_eq!(x0(&call(&vm, 0, ids::SMCCC_VERSION, &[])), NS);
-    assert_eq!(x0(&call(&vm, 0, ids::SMCCC_ARCH_FEATURES, &[ids::SMCCC_VERSION.raw() as u64])), NS);
+    assert_eq!(
+        x0(&call(
+            &vm,
+            0,
+            ids::SMCCC_ARCH_FEATURES,
+            &[ids::SMCCC_VERSION.raw() as u64]
+        )),
+        NS
+    );
 }
 
 #[test]
@@ -192,7 +222,15 @@ fn feature_bit_off_answers_not_supported_to_calls_and_arch_features() {
     let q = [ids::PV_TIME_FEATURES.raw() as u64];
     assert_eq!(x0(&call(&vm, 0, ids::SMCCC_ARCH_FEATURES, &q)), NS);
     assert_eq!(x0(&call(&vm, 0, ids::PV_TIME_ST, &[])), NS);
-    assert_eq!(x0(&call(&vm, 0, ids::PV_TIME_FEATURES, &[ids::PV_TIME_ST.raw() as u64])), NS);
+    assert_eq!(
+        x0(&call(
+            &vm,
+            0,
+            ids::PV_TIME_FEATURES,
+            &[ids::PV_TIME_ST.raw() as u64]
+        )),
+        NS
+    );
     assert_eq!(x0(&call(&vm, 0, ids::SDEI_VERSION, &[])), NS);
     assert_eq!(x0(&call(&vm, 0, ids::call_count(5), &[])), NS);
 }
@@ -202,8 +240,18 @@ fn feature_change_after_first_call_is_busy() {
     let vm = placed_vm(2);
     call(&vm, 1, ids::SMCCC_VERSION, &[]);
     let e = vm.set_features(FeatureRegister::Std, 0).unwrap_err();
-    assert!(matches!(e, FeatureError::Busy { register: FeatureRegister::Std, .. }), "{e}");
-    vm.set_features(FeatureRegister::Std, vm.features().std.bits()).unwrap();
+    assert!(
+        matches!(
+            e,
+            FeatureError::Busy {
+                register: FeatureRegister::Std,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    vm.set_features(FeatureRegister::Std, vm.features().std.bits())
+        .unwrap();
     assert_ne!(x0(&call(&vm, 0, ids::SDEI_VERSION, &[])), NS);
 }
 
@@ -213,9 +261,18 @@ fn feature_bits_the_config_cannot_serve_are_refused() {
     c.sdei = None;
     let vm = Vm::new(c, NoMemory).unwrap();
     assert_eq!(vm.features().std.bits(), 0);
-    assert!(matches!(vm.set_features(FeatureRegister::Std, 1), Err(FeatureError::Unsupported { .. })));
-    assert!(vm.set_features(FeatureRegister::StdHyp, 0b10).is_err(), "LPT is not configured");
-    assert!(vm.set_features(FeatureRegister::VendorHyp, 1).is_err(), "no vendor service added");
+    assert!(matches!(
+        vm.set_features(FeatureRegister::Std, 1),
+        Err(FeatureError::Unsupported { .. })
+    ));
+    assert!(
+        vm.set_features(FeatureRegister::StdHyp, 0b10).is_err(),
+        "LPT is not configured"
+    );
+    assert!(
+        vm.set_features(FeatureRegister::VendorHyp, 1).is_err(),
+        "no vendor service added"
+    );
 }
 
 #[test]
@@ -232,9 +289,16 @@ fn sdei_off_leaves_its_range_unserved() {
 #[test]
 fn general_queries_of_oen5_describe_fwcalls_pv_time() {
     let vm = placed_vm(1);
-    assert_eq!(x0(&call(&vm, 0, ids::call_count(5), &[])), 2, "PV_TIME_FEATURES and PV_TIME_ST");
+    assert_eq!(
+        x0(&call(&vm, 0, ids::call_count(5), &[])),
+        2,
+        "PV_TIME_FEATURES and PV_TIME_ST"
+    );
     let o = call(&vm, 0, ids::revision(5), &[]);
-    assert_eq!(o.reply.written_x().take(2).collect::<Vec<_>>(), vec![(0, 1), (1, 0)]);
+    assert_eq!(
+        o.reply.written_x().take(2).collect::<Vec<_>>(),
+        vec![(0, 1), (1, 0)]
+    );
     let o = call(&vm, 0, ids::call_uid(5), &[]);
     assert_ne!(x0(&o) as u32, u32::MAX);
     assert_eq!(o.reply.written_x().count(), 4);
@@ -268,8 +332,10 @@ impl Service for Fixed {
 #[test]
 fn vmm_services_are_routed_by_range_and_gated_by_their_bit() {
     let mut vm = placed_vm(1);
-    vm.add_service(0xC600_0010..=0xC600_001F, 3, Box::new(Fixed("dice", 4))).unwrap();
-    vm.add_service(0x8400_0050..=0x8400_0053, 4, Box::new(Fixed("trng", 7))).unwrap();
+    vm.add_service(0xC600_0010..=0xC600_001F, 3, Box::new(Fixed("dice", 4)))
+        .unwrap();
+    vm.add_service(0x8400_0050..=0x8400_0053, 4, Box::new(Fixed("trng", 7)))
+        .unwrap();
     assert_eq!(x0(&call(&vm, 0, FunctionId(0xC600_0012), &[])), 4);
     assert_eq!(x0(&call(&vm, 0, FunctionId(0x8400_0050), &[])), 7);
     assert_eq!(x0(&call(&vm, 0, FunctionId(0xC600_0020), &[])), NS);
@@ -277,7 +343,8 @@ fn vmm_services_are_routed_by_range_and_gated_by_their_bit() {
     assert_eq!(x0(&call(&vm, 0, ids::SMCCC_ARCH_FEATURES, &q)), 0);
 
     let mut vm = placed_vm(1);
-    vm.add_service(0xC600_0010..=0xC600_001F, 3, Box::new(Fixed("dice", 4))).unwrap();
+    vm.add_service(0xC600_0010..=0xC600_001F, 3, Box::new(Fixed("dice", 4)))
+        .unwrap();
     vm.set_features(FeatureRegister::VendorHyp, 0).unwrap();
     assert_eq!(x0(&call(&vm, 0, FunctionId(0xC600_0012), &[])), NS);
     assert_eq!(x0(&call(&vm, 0, ids::SMCCC_ARCH_FEATURES, &q)), NS);
@@ -286,15 +353,29 @@ fn vmm_services_are_routed_by_range_and_gated_by_their_bit() {
 #[test]
 fn vmm_services_may_not_claim_fwcalls_ranges_or_overlap() {
     let mut vm = placed_vm(1);
-    let e = vm.add_service(0xC400_0030..=0xC400_0040, 0, Box::new(Fixed("x", 0))).unwrap_err();
-    assert!(matches!(e, ServiceError::Reserved { owner: "SDEI", .. }), "{e}");
-    let e = vm.add_service(0x8000_0000..=0x8000_0001, 0, Box::new(Fixed("x", 0))).unwrap_err();
+    let e = vm
+        .add_service(0xC400_0030..=0xC400_0040, 0, Box::new(Fixed("x", 0)))
+        .unwrap_err();
+    assert!(
+        matches!(e, ServiceError::Reserved { owner: "SDEI", .. }),
+        "{e}"
+    );
+    let e = vm
+        .add_service(0x8000_0000..=0x8000_0001, 0, Box::new(Fixed("x", 0)))
+        .unwrap_err();
     assert!(matches!(e, ServiceError::Reserved { .. }));
-    vm.add_service(0xC600_0000..=0xC600_00FF, 0, Box::new(Fixed("a", 0))).unwrap();
-    let e = vm.add_service(0xC600_00F0..=0xC600_0100, 1, Box::new(Fixed("b", 0))).unwrap_err();
+    vm.add_service(0xC600_0000..=0xC600_00FF, 0, Box::new(Fixed("a", 0)))
+        .unwrap();
+    let e = vm
+        .add_service(0xC600_00F0..=0xC600_0100, 1, Box::new(Fixed("b", 0)))
+        .unwrap_err();
     assert!(matches!(e, ServiceError::Overlap { .. }));
     assert!(matches!(
-        vm.add_service(0xC600_0200..=0xC600_0100, 1, Box::new(Fixed("c", 0))),
+        vm.add_service(
+            std::ops::RangeInclusive::new(0xC600_0200, 0xC600_0100),
+            1,
+            Box::new(Fixed("c", 0))
+        ),
         Err(ServiceError::EmptyRange { .. })
     ));
     assert!(matches!(
@@ -328,21 +409,40 @@ fn arch_calls_follow_the_config() {
 #[test]
 fn config_errors_name_the_problem() {
     let mut c = VmConfig::new(0);
-    assert_eq!(Vm::new(c.clone(), NoMemory).unwrap_err(), ConfigError::NoVcpus);
+    assert_eq!(
+        Vm::new(c.clone(), NoMemory).unwrap_err(),
+        ConfigError::NoVcpus
+    );
     c = VmConfig::new(2);
     c.mpidrs[1] = c.mpidrs[0];
-    assert!(matches!(Vm::new(c, NoMemory).unwrap_err(), ConfigError::DuplicateMpidr { first: 0, second: 1, .. }));
+    assert!(matches!(
+        Vm::new(c, NoMemory).unwrap_err(),
+        ConfigError::DuplicateMpidr {
+            first: 0,
+            second: 1,
+            ..
+        }
+    ));
     let mut c = VmConfig::new(1);
     c.mpidrs[0] = Mpidr(1 << 50);
-    assert!(matches!(Vm::new(c, NoMemory).unwrap_err(), ConfigError::MalformedMpidr { .. }));
+    assert!(matches!(
+        Vm::new(c, NoMemory).unwrap_err(),
+        ConfigError::MalformedMpidr { .. }
+    ));
     let mut c = VmConfig::new(1);
     c.smccc_version = SmcccVersion::new(1, 9);
     let e = Vm::new(c, NoMemory).unwrap_err();
     assert!(e.to_string().contains("1.9"), "{e}");
     let mut c = VmConfig::new(1);
     c.ram = vec![RAM];
-    c.reserved = vec![MemoryRegion { base: Gpa(RAM.base.0 + 0x1000), size: 0x1000 }];
-    assert!(matches!(Vm::new(c, NoMemory).unwrap_err(), ConfigError::OverlappingRegions { .. }));
+    c.reserved = vec![MemoryRegion {
+        base: Gpa(RAM.base.0 + 0x1000),
+        size: 0x1000,
+    }];
+    assert!(matches!(
+        Vm::new(c, NoMemory).unwrap_err(),
+        ConfigError::OverlappingRegions { .. }
+    ));
 }
 
 #[test]
