@@ -31,6 +31,8 @@
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/smp.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
 #include <linux/timekeeping.h>
 #include <asm/cputype.h>
 #include <asm/pvclock-abi.h>
@@ -118,6 +120,64 @@ struct e2e_cpu {
 };
 static DEFINE_PER_CPU(struct e2e_cpu, e2e_cpu);
 
+/*
+ * Holding a handler open for the live snapshot: writing 1 to `hold` arms
+ * it; the next handler entered on E2E_HOLD_CPU then spins until 0 is
+ * written (or a bound passes), so the VMM's pause lands while that vCPU is
+ * inside a handler (delivered, not completed) and the restored fwcall has
+ * to accept its completion. Reading `hold` gives the state.
+ */
+#define E2E_HOLD_CPU 1
+#define E2E_HOLD_MAX_NS (5ULL * NSEC_PER_SEC)
+enum { HOLD_IDLE, HOLD_ARMED, HOLD_HOLDING, HOLD_RELEASED, HOLD_TIMED_OUT };
+static atomic_t e2e_hold = ATOMIC_INIT(HOLD_IDLE);
+static atomic_t e2e_release = ATOMIC_INIT(0);
+
+static void e2e_maybe_hold(void)
+{
+	u64 start;
+
+	if (smp_processor_id() != E2E_HOLD_CPU ||
+	    atomic_cmpxchg(&e2e_hold, HOLD_ARMED, HOLD_HOLDING) != HOLD_ARMED)
+		return;
+	start = ktime_get_mono_fast_ns();
+	while (!atomic_read_acquire(&e2e_release)) {
+		if (ktime_get_mono_fast_ns() - start > E2E_HOLD_MAX_NS) {
+			atomic_set(&e2e_hold, HOLD_TIMED_OUT);
+			return;
+		}
+		cpu_relax();
+	}
+	atomic_set(&e2e_hold, HOLD_RELEASED);
+}
+
+static int e2e_set_hold(const char *val, const struct kernel_param *kp)
+{
+	bool on;
+	int err = kstrtobool(val, &on);
+
+	if (err)
+		return err;
+	if (on) {
+		atomic_set(&e2e_release, 0);
+		atomic_set(&e2e_hold, HOLD_ARMED);
+	} else {
+		atomic_set_release(&e2e_release, 1);
+	}
+	return 0;
+}
+
+static int e2e_get_hold(char *buf, const struct kernel_param *kp)
+{
+	static const char *const names[] = { "idle", "armed", "holding", "released", "timed-out" };
+
+	return sysfs_emit(buf, "%s\n", names[atomic_read(&e2e_hold)]);
+}
+
+static const struct kernel_param_ops e2e_hold_ops = { .set = e2e_set_hold, .get = e2e_get_hold };
+module_param_cb(hold, &e2e_hold_ops, NULL, 0644);
+MODULE_PARM_DESC(hold, "1: hold the next handler on CPU 1 open; 0: release it");
+
 static DEFINE_MUTEX(e2e_lock);
 static bool e2e_registered, e2e_stopped;
 static int e2e_failures;
@@ -139,6 +199,7 @@ static int e2e_handler(u32 event, struct pt_regs *regs, void *arg)
 {
 	struct e2e_cpu *c = this_cpu_ptr(&e2e_cpu);
 
+	e2e_maybe_hold();
 	if (e2e_completes_plainly(regs))
 		atomic64_inc(&c->complete);
 	else

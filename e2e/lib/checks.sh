@@ -199,26 +199,33 @@ steal_sum() { # steal_sum WHEN: total steal ticks of that guest reading
   echo $(($(field "$l" cpu0) + $(field "$l" cpu1)))
 }
 
-# Check 5: a live snapshot mid-run; the guest keeps working (delivery suite
-# passes again) and steal keeps counting.
+# Check 5: a live snapshot mid-run, taken while CPU1 is inside a handler
+# the module holds open; the held handler then completes against the
+# restored fwcall, the delivery suite passes again and steal keeps counting.
 check_snapshot() {
-  local ok=1 detail="" asked restored post pre after
-  asked=$(line_no '^E2E-L1 snapshot-requested')
+  local ok=1 detail="" held restored released post pre after snap
+  held=$(line_no '^E2E-SDEI-HOLD when=before-snapshot state=holding$')
   restored=$(line_no '^fwcall-snapshot bytes=[0-9]+ ')
+  released=$(line_no '^E2E-SDEI-HOLD when=after-snapshot state=released$')
   post=$(line_no '^E2E-STEAL when=post-snapshot ')
   if [ "$restored" = 0 ]; then
-    verdict 0 snapshot "the VMM did not report a snapshot and restore (asked: line $asked)"
+    verdict 0 snapshot "the VMM did not report a snapshot and restore ($(first '^fwcall-refvmm: snapshot'))"
     return
   fi
-  if [ "$restored" -le "$asked" ] || [ "$post" -le "$restored" ]; then
+  snap=$(first '^fwcall-snapshot ')
+  if [ "$held" = 0 ] || [ "$released" = 0 ]; then
     ok=0
-    detail="$detail order: asked line $asked, restored line $restored, guest reading line $post;"
+    detail="$detail the held handler: '$(first '^E2E-SDEI-HOLD when=before')', '$(first '^E2E-SDEI-HOLD when=after')';"
+  elif [ "$restored" -lt "$held" ] || [ "$restored" -gt "$released" ]; then
+    ok=0
+    detail="$detail the snapshot (line $restored) was not taken while CPU1's handler was held (lines $held..$released);"
   fi
+  [ "$post" -gt "$restored" ] || { ok=0; detail="$detail no guest reading after the restore;"; }
   suite_ok after-snapshot || { ok=0; detail="$detail delivery after the snapshot failed: $(suite_failures after-snapshot);"; }
   pre=$(steal_sum pre-snapshot)
   after=$(steal_sum after-suite)
   [ "$after" -gt "$pre" ] || { ok=0; detail="$detail steal did not grow after the snapshot ($pre -> $after ticks);"; }
-  [ "$ok" = 1 ] && detail=" $(field "$(first '^fwcall-snapshot ')" bytes)-byte blob, in-handler=$(field "$(first '^fwcall-snapshot ')" in-handler); delivery suite passes after restore; steal $pre -> $after ticks;"
+  [ "$ok" = 1 ] && detail=" $(field "$snap" bytes)-byte blob, in-handler=$(field "$snap" in-handler), held handler completed after the restore; delivery suite passes again; steal $pre -> $after ticks;"
   verdict "$ok" snapshot "$detail"
 }
 
