@@ -180,7 +180,9 @@ pub fn reply(c: &Call, r: &Reply) -> String {
         return format!("UID {:08x}-{:08x}-{:08x}-{:08x}", w(0), w(1), w(2), w(3));
     }
     if signed < 0 {
-        return code_name(signed, table).map_or_else(|| signed.to_string(), str::to_string);
+        // An error code by name; any other negative value is data (an
+        // address, a saved register) and reads best in hex.
+        return code_name(signed, table).map_or_else(|| hex(x0), str::to_string);
     }
     let reg = |n: usize| regs.get(n).copied().unwrap_or(0);
     match f {

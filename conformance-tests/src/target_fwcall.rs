@@ -146,10 +146,18 @@ impl Target for FwcallTarget {
         Ok(FwcallTarget { vm })
     }
 
-    fn restore(_: &VmSpec, _: &[u64], _: Arc<SimMemory>, _: &[u8]) -> Result<Self, TargetError> {
-        Err(TargetError(
-            "snapshot support is not built into fwcall yet".into(),
-        ))
+    /// As a VMM restores: the destination's own configuration, the blob,
+    /// then `start()` before any vCPU runs (LPT publishes this host's
+    /// coefficients there).
+    fn restore(
+        spec: &VmSpec,
+        mpidrs: &[u64],
+        mem: Arc<SimMemory>,
+        snapshot: &[u8],
+    ) -> Result<Self, TargetError> {
+        let vm = Vm::restore(vm_config(spec, mpidrs)?, mem, snapshot).map_err(err)?;
+        vm.start().map_err(err)?;
+        Ok(FwcallTarget { vm })
     }
 
     fn call(&mut self, vcpu: VcpuIndex, call: &Call) -> Result<Outcome, TargetError> {
@@ -204,14 +212,12 @@ impl Target for FwcallTarget {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>, TargetError> {
-        Err(TargetError(
-            "snapshot support is not built into fwcall yet".into(),
-        ))
+        self.vm.snapshot().map_err(err)
     }
 
-    fn inspect(_: &[u8]) -> Result<String, TargetError> {
-        Err(TargetError(
-            "snapshot support is not built into fwcall yet".into(),
-        ))
+    fn inspect(bytes: &[u8]) -> Result<String, TargetError> {
+        fwcall::snapshot::inspect(bytes)
+            .map(|s| s.to_string().trim_end().to_string())
+            .map_err(err)
     }
 }

@@ -143,3 +143,30 @@ fn snapshot_inspect_of_garbage_is_one_line_and_exit_1() {
     let missing = fwcall(&["snapshot", "inspect", "/nonexistent.snap"]);
     assert_eq!(missing.status.code(), Some(1));
 }
+
+#[test]
+fn save_snapshots_writes_files_that_inspect_decodes() {
+    let d = scratch("snapshots");
+    let t = write(
+        &d,
+        "s.fwt",
+        "vm vcpus=2\ncall 1 0xc400002c -> 0\nsnapshot first\nsnapshot second\nrestore first\n",
+    );
+    let out = d.join("out");
+    let o = fwcall(&["replay", "--save-snapshots", &out.display().to_string(), &t]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    for name in ["first", "second"] {
+        let p = out.join(format!("{name}.snap"));
+        assert!(p.is_file(), "{} missing", p.display());
+        let i = fwcall(&["snapshot", "inspect", &p.display().to_string()]);
+        assert_eq!(i.status.code(), Some(0), "{}", stdout(&i));
+        assert!(stdout(&i).contains("vCPUs: 2"), "{}", stdout(&i));
+    }
+    // A truncated snapshot is one line of error and exit 1.
+    let bytes = std::fs::read(out.join("first.snap")).expect("read snapshot");
+    let cut = write(&d, "cut.snap", "");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let i = fwcall(&["snapshot", "inspect", &cut]);
+    assert_eq!(i.status.code(), Some(1));
+    assert_eq!(stdout(&i).lines().count(), 1, "{}", stdout(&i));
+}
