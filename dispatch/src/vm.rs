@@ -8,7 +8,7 @@ use fwcall_pvtime::{GuestMemoryAccess, MemoryError, PvTime};
 use fwcall_sdei::{
     Delivery, InterruptHook, Interrupted, IrqOutcome, RaiseError as SdeiRaiseError, Sdei,
 };
-use fwcall_smccc::error::NOT_SUPPORTED;
+use fwcall_smccc::error::{NOT_SUPPORTED, SUCCESS};
 use fwcall_smccc::{
     ArchService, Call, Convention, FunctionId, Kicks, Outcome, Owner, Reply, Uid, VcpuIndex, ids,
 };
@@ -258,6 +258,13 @@ impl<M: GuestMemoryAccess> Vm<M> {
     /// Architecture range: truthful for everything this VM serves.
     fn arch_features_of(&self, fid: FunctionId) -> i64 {
         match fid.owner() {
+            Owner::StandardSecure if (SDEI_FIRST..=SDEI_LAST).contains(&fid.number()) => {
+                let served = self.sdei.is_some()
+                    && self.features.std().contains(StdFeatures::SDEI)
+                    && (ids::SDEI_VERSION.raw()..=ids::SDEI_SHARED_RESET.raw())
+                        .contains(&fid.raw());
+                if served { SUCCESS } else { NOT_SUPPORTED }
+            }
             Owner::StandardHypervisor => {
                 if !self.features.std_hyp().contains(StdHypFeatures::PV_TIME) {
                     return NOT_SUPPORTED;

@@ -276,6 +276,22 @@ fn feature_bits_the_config_cannot_serve_are_refused() {
 }
 
 #[test]
+fn arch_features_reports_each_sdei_function_only_while_sdei_is_served() {
+    let vm = placed_vm(1);
+    let f = |vm: &Vm<Mem>, fid: u32| x0(&call(vm, 0, ids::SMCCC_ARCH_FEATURES, &[fid as u64]));
+    for fid in 0xC400_0020..=0xC400_0032u32 {
+        assert_eq!(f(&vm, fid), 0, "{fid:#x}");
+    }
+    // Unassigned SDEI numbers and the SMC32 aliases are not functions.
+    for fid in [0xC400_0033u32, 0xC400_003F, 0x8400_0020, 0x8400_0032] {
+        assert_eq!(f(&vm, fid) as u32, u32::MAX, "{fid:#x}");
+    }
+    let off = placed_vm(1);
+    off.set_features(FeatureRegister::Std, 0).unwrap();
+    assert_eq!(f(&off, 0xC400_0020) as u32, u32::MAX);
+}
+
+#[test]
 fn sdei_off_leaves_its_range_unserved() {
     let mut c = VmConfig::new(1);
     c.sdei = None;

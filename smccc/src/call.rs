@@ -205,6 +205,14 @@ impl Kicks {
         }
     }
 
+    /// Every vCPU: after a restore, say, when any of them may have work.
+    pub const fn everyone() -> Self {
+        Kicks {
+            ids: heapless::Vec::new(),
+            all: true,
+        }
+    }
+
     /// Adds a vCPU (deduplicated). Past [`KICKS_INLINE`] the set degrades
     /// to "kick all", which is always safe: a kicked vCPU with nothing to
     /// take simply re-enters the guest.
