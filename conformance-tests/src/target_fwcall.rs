@@ -200,8 +200,7 @@ impl Target for FwcallTarget {
     }
 
     fn vcpu_reset(&mut self, vcpu: VcpuIndex) -> Result<Kicks, TargetError> {
-        vcpu_of(&self.vm, vcpu)?.reset();
-        Ok(Kicks::none())
+        Ok(vcpu_of(&self.vm, vcpu)?.reset())
     }
 
     fn steal(&mut self, vcpu: VcpuIndex, ns: u64) -> Result<(), TargetError> {

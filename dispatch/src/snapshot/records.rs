@@ -77,6 +77,16 @@ pub struct SnapshotContents {
     pub pvtime: PvTimeState,
 }
 
+impl SnapshotContents {
+    /// A configuration that serves exactly this snapshot's guest ABI, on a
+    /// host of the saved native frequency, with no RAM and reserved regions
+    /// covering exactly the PV-time structures: what `inspect` checks the
+    /// snapshot against, and a starting point for a destination's own.
+    pub fn config(&self) -> crate::config::VmConfig {
+        super::compat::own_config(&self.abi, &self.pvtime)
+    }
+}
+
 // ---- records ---------------------------------------------------------------
 
 const ABI_FROZEN: u32 = 1 << 0;
