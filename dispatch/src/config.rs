@@ -74,10 +74,20 @@ impl VmConfig {
         }
         for (i, m) in self.mpidrs.iter().enumerate() {
             if !m.is_well_formed() {
-                return Err(ConfigError::MalformedMpidr { vcpu: i, mpidr: m.0 });
+                return Err(ConfigError::MalformedMpidr {
+                    vcpu: i,
+                    mpidr: m.0,
+                });
             }
-            if let Some(j) = self.mpidrs[..i].iter().position(|o| o.affinity() == m.affinity()) {
-                return Err(ConfigError::DuplicateMpidr { first: j, second: i, mpidr: m.0 });
+            if let Some(j) = self.mpidrs[..i]
+                .iter()
+                .position(|o| o.affinity() == m.affinity())
+            {
+                return Err(ConfigError::DuplicateMpidr {
+                    first: j,
+                    second: i,
+                    mpidr: m.0,
+                });
             }
         }
         if !self.smccc_version.is_supported() {
@@ -89,7 +99,10 @@ impl VmConfig {
         let all = || self.ram.iter().chain(self.reserved.iter());
         for (i, a) in all().enumerate() {
             if a.size == 0 || a.base.0.checked_add(a.size - 1).is_none() {
-                return Err(ConfigError::BadRegion { base: a.base.0, size: a.size });
+                return Err(ConfigError::BadRegion {
+                    base: a.base.0,
+                    size: a.size,
+                });
             }
             for b in all().skip(i + 1) {
                 if a.overlaps(b) {
@@ -111,7 +124,9 @@ pub enum ConfigError {
     #[error("{0} vCPUs cannot be indexed by a u32")]
     TooManyVcpus(usize),
     /// An MPIDR with bits set outside the affinity and flag fields.
-    #[error("vCPU {vcpu}: {mpidr:#x} is not an MPIDR (bits outside Aff3..Aff0, U, MT and bit 31 are set)")]
+    #[error(
+        "vCPU {vcpu}: {mpidr:#x} is not an MPIDR (bits outside Aff3..Aff0, U, MT and bit 31 are set)"
+    )]
     MalformedMpidr {
         /// The vCPU.
         vcpu: usize,
@@ -119,7 +134,9 @@ pub enum ConfigError {
         mpidr: u64,
     },
     /// Two vCPUs share an affinity: SDEI routing could not tell them apart.
-    #[error("vCPUs {first} and {second} share the affinity of MPIDR {mpidr:#x}; every vCPU needs its own")]
+    #[error(
+        "vCPUs {first} and {second} share the affinity of MPIDR {mpidr:#x}; every vCPU needs its own"
+    )]
     DuplicateMpidr {
         /// The first vCPU.
         first: usize,
@@ -135,7 +152,9 @@ pub enum ConfigError {
     #[error(transparent)]
     SocId(#[from] SocIdError),
     /// A memory region that is empty or wraps the address space.
-    #[error("memory region base {base:#x} size {size:#x} is empty or wraps around the address space")]
+    #[error(
+        "memory region base {base:#x} size {size:#x} is empty or wraps around the address space"
+    )]
     BadRegion {
         /// Its base.
         base: u64,
@@ -143,7 +162,9 @@ pub enum ConfigError {
         size: u64,
     },
     /// Two declared regions overlap.
-    #[error("memory regions {a:?} and {b:?} overlap; RAM and fwcall's reserved regions must be disjoint")]
+    #[error(
+        "memory regions {a:?} and {b:?} overlap; RAM and fwcall's reserved regions must be disjoint"
+    )]
     OverlappingRegions {
         /// One region.
         a: MemoryRegion,

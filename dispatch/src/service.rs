@@ -65,7 +65,9 @@ pub enum ServiceError {
         end: u32,
     },
     /// The range overlaps one fwcall serves.
-    #[error("service `{name}`: range {start:#010x}..={end:#010x} overlaps {owner}, which fwcall serves")]
+    #[error(
+        "service `{name}`: range {start:#010x}..={end:#010x} overlaps {owner}, which fwcall serves"
+    )]
     Reserved {
         /// The service.
         name: alloc::string::String,
@@ -97,7 +99,9 @@ pub enum ServiceError {
         bit: u32,
     },
     /// Services are added before the guest runs.
-    #[error("service `{name}`: the guest has already made calls; add services before the first vCPU runs")]
+    #[error(
+        "service `{name}`: the guest has already made calls; add services before the first vCPU runs"
+    )]
     Started {
         /// The service.
         name: alloc::string::String,
@@ -127,11 +131,20 @@ pub(crate) fn check_range(
     let (start, end) = (*range.start(), *range.end());
     let owned = || alloc::string::String::from(name);
     if start > end {
-        return Err(ServiceError::EmptyRange { name: owned(), start, end });
+        return Err(ServiceError::EmptyRange {
+            name: owned(),
+            start,
+            end,
+        });
     }
     for (s, e, owner) in RESERVED_RANGES {
         if start <= e && s <= end {
-            return Err(ServiceError::Reserved { name: owned(), start, end, owner });
+            return Err(ServiceError::Reserved {
+                name: owned(),
+                start,
+                end,
+                owner,
+            });
         }
     }
     for r in existing {
