@@ -170,11 +170,21 @@ check_sdei_delivery() {
 # Check 4: CPU1 offline and online, and the shutdown, with every SDEI call
 # answered without error.
 check_hotplug_shutdown() {
-  local ok=1 detail="" errors
+  local ok=1 detail="" errors taint
   [ -n "$(first '^E2E-HOTPLUG op=offline rc=0 online=0$')" ] || { ok=0; detail="$detail cpu1 offline failed: $(first '^E2E-HOTPLUG op=offline');"; }
   [ -n "$(first '^E2E-HOTPLUG op=online rc=0 online=0-1$')" ] || { ok=0; detail="$detail cpu1 online failed: $(first '^E2E-HOTPLUG op=online');"; }
   suite_ok after-hotplug || { ok=0; detail="$detail delivery after hotplug failed: $(suite_failures after-hotplug);"; }
   [ -n "$(first '^E2E-L2-POWEROFF')" ] || { ok=0; detail="$detail the guest never reached poweroff;"; }
+  # Kernel taint: W (512, a WARN), D (128, an oops), L (16384, soft lockup).
+  taint=$(field "$(first '^E2E-TAINT ')" value)
+  if [ -z "$taint" ] || [ $((taint & (128 | 512 | 16384))) -ne 0 ]; then
+    ok=0
+    detail="$detail guest kernel taint '$taint' (W/D/L);"
+  fi
+  if grep -aqE '(BUG:|Oops|Kernel panic|LOCKUP|soft lockup|Call trace:)' "$log"; then
+    ok=0
+    detail="$detail guest kernel: $(grep -aE -m 1 '(BUG:|Oops|Kernel panic|LOCKUP|soft lockup|Call trace:)' "$log");"
+  fi
   if [ -z "$(first '^fwcall-report ')" ] || [ -z "$(first '^E2E-L1 vmm-exit rc=0$')" ]; then
     ok=0 detail="$detail the VMM did not end cleanly after SYSTEM_OFF ($(first '^E2E-L1 vmm-exit'));"
   fi
@@ -188,7 +198,7 @@ check_hotplug_shutdown() {
     ok=0
     detail="$detail $errors SDEI calls failed, first: $(first '^fwcall-sdei-error ');"
   fi
-  [ "$ok" = 1 ] && detail=" cpu1 offline+online, delivery again on both CPUs, guest powered off, no SDEI call answered with an error;"
+  [ "$ok" = 1 ] && detail=" cpu1 offline+online, delivery again on both CPUs, guest powered off untainted, no SDEI call answered with an error;"
   verdict "$ok" hotplug-shutdown "$detail"
 }
 
