@@ -85,6 +85,13 @@ impl SnapshotContents {
     pub fn config(&self) -> crate::config::VmConfig {
         super::compat::own_config(&self.abi, &self.pvtime)
     }
+
+    /// Encodes these contents as the current format version (what
+    /// [`crate::Vm::snapshot`] writes). Nothing is validated here: a
+    /// restore checks everything, so tools may build or edit contents.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, SnapshotError> {
+        encode(self, 4096)
+    }
 }
 
 // ---- records ---------------------------------------------------------------
