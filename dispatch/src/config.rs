@@ -79,16 +79,22 @@ impl VmConfig {
                     mpidr: m.0,
                 });
             }
-            if let Some(j) = self.mpidrs[..i]
-                .iter()
-                .position(|o| o.affinity() == m.affinity())
-            {
-                return Err(ConfigError::DuplicateMpidr {
-                    first: j,
-                    second: i,
-                    mpidr: m.0,
-                });
-            }
+        }
+        // Sorted, so a config (or a hostile snapshot's) with many vCPUs is
+        // checked in n log n rather than comparing every pair.
+        let mut by_affinity: Vec<(u64, usize)> = self
+            .mpidrs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.affinity(), i))
+            .collect();
+        by_affinity.sort_unstable();
+        if let Some(w) = by_affinity.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(ConfigError::DuplicateMpidr {
+                first: w[0].1,
+                second: w[1].1,
+                mpidr: self.mpidrs[w[1].1].0,
+            });
         }
         if !self.smccc_version.is_supported() {
             return Err(ConfigError::UnsupportedSmcccVersion(self.smccc_version));
