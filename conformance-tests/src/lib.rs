@@ -25,10 +25,13 @@
 pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod demo;
 pub mod engine;
 pub mod memory;
 pub mod parse;
 pub mod pattern;
+pub mod recorder;
+pub mod report;
 pub mod target;
 pub mod target_fwcall;
 pub mod trace;

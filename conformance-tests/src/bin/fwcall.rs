@@ -1,5 +1,5 @@
-//! `fwcall`: replay fwtrace files against the fwcall server, and inspect
-//! snapshots.
+//! `fwcall`: replay fwtrace files against the fwcall server, inspect
+//! snapshots, print the conformance matrix, and run the demo.
 
 use clap::{Parser, Subcommand};
 use fwcall_conformance::cli::{ReplayArgs, inspect_file, replay_files};
@@ -35,6 +35,23 @@ enum Command {
         #[command(subcommand)]
         command: SnapshotCommand,
     },
+    /// Run every built-in suite and print the rule-coverage matrix per
+    /// specification and function; exit 1 if any trace fails.
+    Conformance {
+        /// Print the matrix as Markdown (what conformance-tests/REPORT.md holds).
+        #[arg(long)]
+        markdown: bool,
+        /// The suites to run (default: the built-in conformance-tests/traces).
+        #[arg(long, value_name = "DIR")]
+        traces: Option<PathBuf>,
+    },
+    /// A simulated 4-vCPU VM driven through fwcall as a VMM drives it,
+    /// printed as a timeline; exit 0 only if every step behaved as expected.
+    Demo {
+        /// Also record the session as an fwtrace to FILE, then replay it.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +61,12 @@ enum SnapshotCommand {
         /// The snapshot file.
         file: PathBuf,
     },
+}
+
+/// Colour only on a terminal, and never when `NO_COLOR` is set.
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn main() -> ExitCode {
@@ -65,6 +88,18 @@ fn main() -> ExitCode {
         Command::Snapshot {
             command: SnapshotCommand::Inspect { file },
         } => inspect_file::<FwcallTarget>(&file, &mut out),
+        Command::Conformance { markdown, traces } => {
+            let root = traces.unwrap_or_else(fwcall_conformance::report::builtin_traces);
+            fwcall_conformance::report::conformance::<FwcallTarget>(
+                &root,
+                markdown,
+                colour(),
+                &mut out,
+            )
+        }
+        Command::Demo { record } => {
+            fwcall_conformance::demo::cli(record.as_deref(), colour(), &mut out)
+        }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(2))
 }
