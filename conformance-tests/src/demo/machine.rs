@@ -329,7 +329,7 @@ impl<'o> Machine<'o> {
             "",
             Style::Actor,
             &format!(
-                "calls served: {calls} ({} functions); time per call: mean {}, max {}{}",
+                "calls served: {calls} ({} functions); time in fwcall per call: mean {}, max {} (single calls from cold caches{})",
                 self.timings.len(),
                 show(mean),
                 show(max),
@@ -348,7 +348,12 @@ impl<'o> Machine<'o> {
                     .total
                     .checked_div(t.calls.max(1) as u32)
                     .unwrap_or_default();
-                format!("  {name:<32} {:>3} calls  mean {:>8}", t.calls, show(mean))
+                format!(
+                    "  {name:<32} {:>3} call{}  mean {:>8}",
+                    t.calls,
+                    if t.calls == 1 { " " } else { "s" },
+                    show(mean)
+                )
             })
             .collect();
         for r in rows {
