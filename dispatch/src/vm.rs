@@ -288,6 +288,7 @@ impl<M: GuestMemoryAccess> Vm<M> {
 
     /// The routing step: serves `call` (whose ID is `fid`, already checked
     /// and stripped of the SVE hint) on `vcpu`.
+    #[inline]
     fn route(&self, vcpu: VcpuIndex, fid: FunctionId, call: &Call) -> Outcome {
         match fid.owner() {
             Owner::Arch => match self.arch.call(fid, call, |q| self.arch_features_of(q)) {
@@ -392,7 +393,7 @@ impl<M: GuestMemoryAccess> Vcpu<'_, M> {
             vm.route(self.index, fid, &stripped)
         };
         if fid.convention() == Convention::Smc32 {
-            outcome.reply = smc32_results(outcome.reply);
+            smc32_results(&mut outcome.reply);
         }
         outcome
     }
@@ -447,18 +448,16 @@ impl<M: GuestMemoryAccess> Vcpu<'_, M> {
 /// SMC32 results are 32-bit: each written register keeps its low 32 bits,
 /// zero-extended, except an error code, which stays sign-extended as KVM
 /// writes it, so both a `W0` and an `X0` reader see -1.
-fn smc32_results(reply: Reply) -> Reply {
-    match reply {
-        Reply::Return { mut regs, count } => {
-            for r in regs.iter_mut() {
-                let sign_extended = *r as u32 as i32 as i64 as u64;
-                if !(*r == sign_extended && (*r as i64) < 0) {
-                    *r = *r as u32 as u64;
-                }
+#[inline]
+fn smc32_results(reply: &mut Reply) {
+    if let Reply::Return { regs, count } = reply {
+        let n = (*count as usize).min(regs.len());
+        for r in regs[..n].iter_mut() {
+            let sign_extended = *r as u32 as i32 as i64 as u64;
+            if !(*r == sign_extended && (*r as i64) < 0) {
+                *r = *r as u32 as u64;
             }
-            Reply::Return { regs, count }
         }
-        other => other.for_convention(Convention::Smc32),
     }
 }
 
