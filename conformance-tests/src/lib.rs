@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, clippy::doc_markdown)]
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod decode;

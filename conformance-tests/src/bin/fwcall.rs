@@ -17,6 +17,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Measure the library's share of an exit (under a minute) and check
+    /// each figure against its budget; exit 1 if a budget is missed.
+    Bench {
+        /// A few iterations only, to check that every row runs.
+        #[arg(long)]
+        smoke: bool,
+    },
     /// Replay fwtrace files, each in a fresh server; exit 0 all pass,
     /// 1 an expectation failed, 2 a trace is malformed.
     Replay {
@@ -73,6 +80,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut out = std::io::stdout().lock();
     let code = match cli.command {
+        Command::Bench { smoke } => bench(smoke, &mut out),
         Command::Replay {
             verbose,
             save_snapshots,
@@ -102,4 +110,32 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(u8::try_from(code).unwrap_or(2))
+}
+
+#[global_allocator]
+static GLOBAL: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+/// Runs `fwcall bench`, counting heap allocations with the global allocator.
+fn bench(smoke: bool, out: &mut impl std::io::Write) -> i32 {
+    use fwcall_conformance::bench;
+    let opts = if smoke {
+        bench::Options::SMOKE
+    } else {
+        bench::Options::QUICK
+    };
+    let count = |f: &mut dyn FnMut()| {
+        let region = stats_alloc::Region::new(GLOBAL);
+        f();
+        region.change().allocations as u64
+    };
+    let rows = bench::run(opts, &count);
+    let _ = write!(out, "{}", bench::render(&rows));
+    let missed = rows.iter().filter(|r| !r.holds).count();
+    let _ = writeln!(
+        out,
+        "{} budgets held, {} missed",
+        rows.iter().filter(|r| !r.budget.is_empty()).count() - missed,
+        missed
+    );
+    if smoke || missed == 0 { 0 } else { 1 }
 }
