@@ -217,12 +217,14 @@ impl PvTime {
         mem.write_u64(stolen_at, stolen)
     }
 
-    /// What `SMCCC_ARCH_FEATURES(fid)` answers for a PV-time ID: 0 for
-    /// `PV_TIME_FEATURES` when PV time is on and placed (Linux asks this
-    /// first), -1 for everything else.
+    /// What `SMCCC_ARCH_FEATURES(fid)` answers for a PV-time ID: the same
+    /// as `PV_TIME_FEATURES(fid)` while PV time is on (0 for
+    /// `PV_TIME_FEATURES` and `PV_TIME_ST` once placed, 0 for `PV_TIME_LPT`
+    /// once published), -1 otherwise. Truthful for every PV-time function,
+    /// so a guest without KVM discovers them all through it.
     pub fn arch_features(&self, fid: FunctionId) -> i64 {
-        if fid == ids::PV_TIME_FEATURES && self.is_available() {
-            SUCCESS
+        if self.enabled {
+            self.features(fid)
         } else {
             NOT_SUPPORTED
         }
