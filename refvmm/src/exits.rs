@@ -38,7 +38,43 @@ impl<'a, M: GuestMemoryAccess> VcpuExits<'a, M> {
         regs: &mut R,
     ) -> Result<Kicks, RegisterError<R::Error>> {
         self.stats.call(exit.fid());
-        Ok(self.me.serve(exit, regs)?.kicks)
+        let out = self.me.serve(exit, regs)?;
+        if let fwcall::Reply::Return { regs: r, .. } = &out.reply {
+            self.log_result(exit.fid(), r[0]);
+        }
+        Ok(out.kicks)
+    }
+
+    /// Logs what the end-to-end checks read: every SDEI call answered with
+    /// an error code, and each vCPU's stolen time when its guest asks for
+    /// the record. Each line is one write, so guest console output cannot
+    /// land inside it.
+    fn log_result(&self, fid: fwcall::FunctionId, x0: u64) {
+        use fwcall::ids;
+        let fid = fid.without_sve_hint();
+        let sdei = ids::SDEI_RANGE_START.raw()..ids::SDEI_RANGE_START.raw() + ids::SDEI_RANGE_LEN;
+        let in_sdei = sdei.contains(&fid.raw()) || sdei.contains(&fid.alias().raw());
+        // EVENT_CONTEXT returns a saved register (kernel addresses look
+        // negative), not a status.
+        let status = fid != ids::SDEI_EVENT_CONTEXT && fid != ids::SDEI_EVENT_CONTEXT.alias();
+        if in_sdei && status && fwcall::sdei::SdeiError::try_from(x0).is_ok() {
+            self.stats.sdei_error();
+            let line = format!(
+                "fwcall-sdei-error vcpu={} call={} result={}\n",
+                self.me.index().0,
+                fid,
+                x0 as i64
+            );
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+        if fid == ids::PV_TIME_ST {
+            let line = format!(
+                "fwcall-steal vcpu={} stolen-ns={}\n",
+                self.me.index().0,
+                self.me.vcpu().stolen_ns()
+            );
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
     }
 
     /// Before each `KVM_RUN`: enter a pending SDEI handler, if any.

@@ -16,6 +16,7 @@ pub struct Stats {
     events: Mutex<BTreeMap<u32, u64>>,
     kicks: AtomicU64,
     raised: AtomicU64,
+    sdei_errors: AtomicU64,
 }
 
 impl Stats {
@@ -31,6 +32,11 @@ impl Stats {
         if let Ok(mut m) = self.events.lock() {
             *m.entry(event).or_default() += 1;
         }
+    }
+
+    /// One SDEI call answered with an error.
+    pub fn sdei_error(&self) {
+        self.sdei_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `n` kicks sent.
@@ -81,9 +87,10 @@ impl Stats {
         let stolen: Vec<String> = stolen_ns.iter().map(u64::to_string).collect();
         let _ = write!(
             s,
-            " raised={} kicks={} stolen_ns={}",
+            " raised={} kicks={} sdei_errors={} stolen_ns={}",
             self.raised.load(Ordering::Relaxed),
             self.kicks.load(Ordering::Relaxed),
+            self.sdei_errors.load(Ordering::Relaxed),
             stolen.join(",")
         );
         s

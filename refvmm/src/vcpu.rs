@@ -42,6 +42,7 @@ enum Step {
 /// again for register access.
 enum Exit {
     Hypercall(HypercallExit),
+    Mmio,
     Handled,
     Interrupted,
     System(u32),
@@ -103,11 +104,11 @@ fn run_until_pause(
             Ok(VcpuExit::Hypercall(h)) => Exit::Hypercall(HypercallExit::from(&h)),
             Ok(VcpuExit::MmioRead(addr, data)) => {
                 m.devices.read(addr, data);
-                Exit::Handled
+                Exit::Mmio
             }
             Ok(VcpuExit::MmioWrite(addr, data)) => {
                 m.devices.write(addr, data);
-                Exit::Handled
+                Exit::Mmio
             }
             Ok(VcpuExit::SystemEvent(ty, _)) => Exit::System(ty),
             Ok(VcpuExit::Intr) => Exit::Interrupted,
@@ -124,6 +125,16 @@ fn run_until_pause(
             Exit::Hypercall(h) => {
                 let kicks = ctx(exits.hypercall(h, fd), "serving a firmware call")?;
                 m.kick_for(&kicks, Some(index));
+            }
+            Exit::Mmio => {
+                // KVM completes an MMIO access (loads the value, steps the
+                // PC) only inside the next KVM_RUN. Run once with
+                // immediate_exit so that happens now: a delivery taken
+                // before it would save the PC of the access itself, and
+                // the step would land on the handler's first instruction.
+                fd.set_kvm_immediate_exit(1);
+                let _ = fd.run(); // EINTR by design
+                fd.set_kvm_immediate_exit(0);
             }
             Exit::Handled | Exit::Interrupted => {}
             Exit::System(KVM_SYSTEM_EVENT_SHUTDOWN) => return Ok(Step::End(End::PowerOff)),

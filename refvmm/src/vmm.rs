@@ -143,6 +143,15 @@ pub fn run(o: &Options) -> Result<String, VmmError> {
         mpidrs.push(ctx(read_one_reg(fd, MPIDR_EL1), "reading MPIDR_EL1")? & MPIDR_MASK);
     }
     let config = firmware::config(&mpidrs, mem.ram_size(), o.sdei);
+    if let Some(s) = &config.sdei {
+        // What the guest should report: the e2e checks compare the two.
+        let line = format!(
+            "fwcall-sdei-version {} vendor={:#x}\n",
+            s.version,
+            fwcall::sdei::VENDOR_ID
+        );
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    }
     let vm = ctx(
         firmware::build(config.clone(), mem.pvtime.clone()),
         "building fwcall",
