@@ -236,3 +236,27 @@ fn replay_one() {
         _ => fuzz::fwtrace(&data),
     }
 }
+
+/// What a corpus exercises: `FUZZ_DIR=dir cargo test -p fwcall-conformance
+/// --test fuzz_corpus -- --ignored corpus_coverage --nocapture` prints
+/// calls by result and deliveries by depth over every input in `dir`.
+#[test]
+#[ignore = "reporting aid"]
+fn corpus_coverage() {
+    let Ok(dir) = std::env::var("FUZZ_DIR") else { return };
+    let mut total = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let Ok(data) = std::fs::read(e.path()) else { continue };
+        let seq = fuzz::Sequence::from_bytes(&data);
+        let mut r = fuzz::run::Runner::new(&seq, true);
+        r.coverage = Some(Default::default());
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.run_all(&seq))).is_ok() {
+            for (k, v) in r.coverage.take().unwrap_or_default() {
+                *total.entry(k).or_insert(0u64) += v;
+            }
+        }
+    }
+    for (k, v) in total {
+        println!("{v:>8}  {k}");
+    }
+}

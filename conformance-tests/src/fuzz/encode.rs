@@ -13,7 +13,7 @@ use crate::value::Value;
 use crate::vcpu::Reg;
 
 fn variant(out: &mut Vec<u8>, k: u64, count: u64) {
-    let d = ((k << 32) + count - 1) / count;
+    let d = (k << 32).div_ceil(count);
     out.extend_from_slice(&(d as u32).to_le_bytes());
 }
 

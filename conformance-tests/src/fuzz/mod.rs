@@ -154,6 +154,11 @@ pub fn restore(data: &[u8]) {
         Err(e) => panic!("a blob fwcall wrote itself is refused: {e}"),
     }
     let _ = vm.start();
+    // A guest that had SDEI switched off keeps it off: nothing to serve.
+    let sdei_on = vm.features().std.contains(fwcall::StdFeatures::SDEI);
+    if vm.sdei().is_none() || !sdei_on {
+        return;
+    }
     // Serve the restored state: the invariants must hold from here on.
     let mut m = machine::Machine::new(setup);
     m.regs = vec![machine::Regs::default(); vm.vcpu_count()];

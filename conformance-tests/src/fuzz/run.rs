@@ -24,6 +24,9 @@ pub struct Runner {
     shadow: Vec<Vec<Regs>>,
     /// Step counter, for messages.
     step: usize,
+    /// When set, counts what the run exercised (calls by result, deliveries
+    /// by nesting depth): `corpus_coverage` in the tests reports it.
+    pub coverage: Option<std::collections::BTreeMap<String, u64>>,
 }
 
 fn fail(step: usize, what: std::fmt::Arguments<'_>) -> ! {
@@ -41,18 +44,23 @@ impl Runner {
             model,
             shadow,
             step: 0,
+            coverage: None,
         }
     }
 
     /// Runs every step (at most [`MAX_STEPS`]) and the final drain.
     pub fn run(seq: &Sequence, differential: bool) {
-        let mut r = Runner::new(seq, differential);
-        r.check_state();
+        Runner::new(seq, differential).run_all(seq);
+    }
+
+    /// [`Runner::run`] on this runner (to read its coverage afterwards).
+    pub fn run_all(&mut self, seq: &Sequence) {
+        self.check_state();
         for step in seq.steps.iter().take(MAX_STEPS) {
-            r.step += 1;
-            r.apply(step);
+            self.step += 1;
+            self.apply(step);
         }
-        r.drain();
+        self.drain();
     }
 
     fn vcpu(&self, v: u8) -> usize {
@@ -199,6 +207,20 @@ impl Runner {
                 );
             }
         }
+        if let Some(cov) = &mut self.coverage {
+            let name = fwcall::smccc::ids::name(fwcall::FunctionId(x[0] as u32)).unwrap_or("other");
+            let result = match reply {
+                Reply::Restore(c) if c.el1.is_some() => "resumed".to_string(),
+                Reply::Restore(_) => "restored".to_string(),
+                Reply::Return { regs, .. } => match regs[0] as i64 {
+                    v @ (-10 | -5 | -3 | -2 | -1) => v.to_string(),
+                    0 => "0".to_string(),
+                    _ => "value".to_string(),
+                },
+                Reply::Nothing => "nothing".to_string(),
+            };
+            *cov.entry(format!("{name} -> {result}")).or_default() += 1;
+        }
         if let Reply::Restore(ctx) = reply {
             let Some(saved) = self.shadow[v].pop() else {
                 fail(
@@ -313,6 +335,10 @@ impl Runner {
                 );
             }
             self.shadow[v].push(e.interrupted);
+            let depth = self.shadow[v].len();
+            if let Some(cov) = &mut self.coverage {
+                *cov.entry(format!("delivery of {:#x} at depth {depth}", d.event)).or_default() += 1;
+            }
             let i = e.interrupted;
             if d.x != [u64::from(d.event), d.x[1], i.pc, i.pstate] {
                 fail(

@@ -121,7 +121,7 @@ pub struct SharedInstance {
     pub inst: Instance,
     /// `RM_PE` (else `RM_ANY`).
     pub rm_pe: bool,
-    /// Stored affinity (RM_PE only; 0 otherwise).
+    /// Stored affinity (`RM_PE` only; 0 otherwise).
     pub affinity: u64,
     /// The vCPU a waiting trigger is routed to.
     pub target: Option<usize>,
@@ -386,7 +386,7 @@ impl Model {
         (1 << 48) | (minor << 32) | VENDOR
     }
 
-    /// §2.1 EVENT_REGISTER, in TF-A's order.
+    /// §2.1 `EVENT_REGISTER`, in TF-A's order.
     fn register(
         &mut self,
         pe: usize,
@@ -446,7 +446,7 @@ impl Model {
         }
     }
 
-    /// COMPLETE (`resume` = None) and COMPLETE_AND_RESUME (§14).
+    /// COMPLETE (`resume` = None) and `COMPLETE_AND_RESUME` (§14).
     fn complete(&mut self, pe: usize, resume: Option<u64>) -> Option<Answer> {
         let Some(frame) = self.pes.get(pe).and_then(|p| p.stack.last()).copied() else {
             return value(DENIED);
@@ -587,7 +587,7 @@ impl Model {
         SUCCESS
     }
 
-    /// §2.1 INTERRUPT_BIND: PPI → private slot, SPI → shared slot, the
+    /// §2.1 `INTERRUPT_BIND`: PPI → private slot, SPI → shared slot, the
     /// lowest free one; binding the same INTID again returns its event.
     fn bind(&mut self, intid: u64) -> i64 {
         let Ok(intid) = u32::try_from(intid) else {
@@ -645,7 +645,7 @@ impl Model {
         }
     }
 
-    /// EVENT_SIGNAL, fwcall's choice (DESIGN): any target vCPU, which must
+    /// `EVENT_SIGNAL`, fwcall's choice (DESIGN): any target vCPU, which must
     /// be unmasked with event 0 registered and enabled; it is pended there.
     fn signal(&mut self, event: u64, target: u64) -> i64 {
         if event != 0 {
@@ -827,9 +827,9 @@ impl Model {
             }
     }
 
-    /// Routes waiting shared triggers (DESIGN: RM_ANY → lowest-index vCPU
-    /// unmasked and idle enough; RM_PE → the affinity's vCPU once it is
-    /// unmasked). A routed RM_ANY trigger keeps its vCPU only while that
+    /// Routes waiting shared triggers (DESIGN: `RM_ANY` → lowest-index vCPU
+    /// unmasked and idle enough; `RM_PE` → the affinity's vCPU once it is
+    /// unmasked). A routed `RM_ANY` trigger keeps its vCPU only while that
     /// vCPU stays unmasked and idle enough: when it masks, or enters
     /// another handler first, the trigger goes to the next such vCPU or
     /// waits (what fwcall does; see fuzz/DESIGN-fuzz.md).

@@ -6,7 +6,7 @@ use fwcall::CpuFeatures;
 const EL1H: u64 = 0b0101;
 const DAIF: u64 = 0xf << 6;
 const NZCV: u64 = 0xf << 28;
-/// DIT sits at bit 24 in SPSR_EL1 for both AArch64 and AArch32 contexts
+/// DIT sits at bit 24 in `SPSR_EL1` for both AArch64 and AArch32 contexts
 /// (bit 21 is SS in both; the AArch32 CPSR's own bit 21 is not what the
 /// VMM hands over).
 const DIT: u32 = 24;
@@ -23,7 +23,7 @@ fn bit(v: u64, n: u32) -> u64 {
 }
 
 /// The `PSTATE` (SPSR format) of handler entry or `COMPLETE_AND_RESUME`:
-/// EL1h with DAIF set; NZCV and DIT kept; PAN set when `SCTLR_EL1.SPAN`
+/// `EL1h` with DAIF set; NZCV and DIT kept; PAN set when `SCTLR_EL1.SPAN`
 /// is 0, else kept; TCO set with MTE; SSBS from `SCTLR_EL1.DSSBS`; ALLINT = NOT `SCTLR_EL1.SPINTMASK` with
 /// NMI; everything else zero.
 pub fn exception_entry(old: u64, sctlr: u64, features: CpuFeatures) -> u64 {
