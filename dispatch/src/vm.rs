@@ -287,12 +287,14 @@ impl<M: GuestMemoryAccess> Vm<M> {
     }
 
     /// The routing step: serves `call` (whose ID is `fid`, already checked
-    /// and stripped of the SVE hint) on `vcpu`.
+    /// and stripped of the SVE hint) on `vcpu`. Every arm builds its
+    /// outcome in tail position, so the (large) value is written once,
+    /// straight into the caller's slot.
     #[inline]
     fn route(&self, vcpu: VcpuIndex, fid: FunctionId, call: &Call) -> Outcome {
         match fid.owner() {
-            Owner::Arch => match self.arch.call(fid, call, |q| self.arch_features_of(q)) {
-                Some(r) => Outcome::reply(r),
+            Owner::Arch => match self.arch.answer(fid, call, |q| self.arch_features_of(q)) {
+                Some(x0) => Outcome::reply(Reply::x0(x0)),
                 None => Outcome::not_supported(),
             },
             Owner::StandardSecure if (SDEI_FIRST..=SDEI_LAST).contains(&fid.number()) => {
@@ -303,28 +305,39 @@ impl<M: GuestMemoryAccess> Vm<M> {
                     _ => Outcome::not_supported(),
                 }
             }
-            Owner::StandardHypervisor => Outcome::reply(self.std_hyp(vcpu, fid, call)),
+            Owner::StandardHypervisor => self.std_hyp(vcpu, fid, call),
             _ => match self.service_for(fid) {
-                Some(r) => r.service.call(vcpu, call),
+                Some(r) => {
+                    let mut out = r.service.call(vcpu, call);
+                    // fwcall's own services return 32-bit values for SMC32
+                    // calls already; a VMM's service may not.
+                    if fid.convention() == Convention::Smc32 {
+                        smc32_results(&mut out.reply);
+                    }
+                    out
+                }
                 None => Outcome::not_supported(),
             },
         }
     }
 
-    fn std_hyp(&self, vcpu: VcpuIndex, fid: FunctionId, call: &Call) -> Reply {
+    #[inline]
+    fn std_hyp(&self, vcpu: VcpuIndex, fid: FunctionId, call: &Call) -> Outcome {
         let on = self.features.std_hyp();
         if !on.contains(StdHypFeatures::PV_TIME) {
-            return Reply::NOT_SUPPORTED;
+            return Outcome::not_supported();
         }
         if fid == ids::PV_TIME_LPT && !on.contains(StdHypFeatures::PV_TIME_LPT) {
-            return Reply::NOT_SUPPORTED;
+            return Outcome::not_supported();
         }
         if fid.convention() == Convention::Smc32 {
             match fid.number() {
-                QUERY_CALL_COUNT => return Reply::x0(self.pvtime.functions_served() as u64),
-                QUERY_CALL_UID => return Uid::FWCALL_STD_HYP.reply(),
+                QUERY_CALL_COUNT => {
+                    return Outcome::reply(Reply::x0(self.pvtime.functions_served() as u64));
+                }
+                QUERY_CALL_UID => return Outcome::reply(Uid::FWCALL_STD_HYP.reply()),
                 // Revision 1.0 of fwcall's OEN 5 implementation.
-                QUERY_REVISION => return Reply::x0_3([1, 0, 0, 0]),
+                QUERY_REVISION => return Outcome::reply(Reply::x0_3([1, 0, 0, 0])),
                 _ => {}
             }
         }
@@ -332,11 +345,12 @@ impl<M: GuestMemoryAccess> Vm<M> {
             && call.arg(1) as u32 == ids::PV_TIME_LPT.raw()
             && !on.contains(StdHypFeatures::PV_TIME_LPT)
         {
-            return Reply::NOT_SUPPORTED;
+            return Outcome::not_supported();
         }
-        self.pvtime
-            .call(vcpu, call, &self.mem)
-            .unwrap_or(Reply::NOT_SUPPORTED)
+        match self.pvtime.answer(vcpu, call, &self.mem) {
+            Some(x0) => Outcome::reply(Reply::x0(x0)),
+            None => Outcome::not_supported(),
+        }
     }
 }
 
@@ -385,17 +399,13 @@ impl<M: GuestMemoryAccess> Vcpu<'_, M> {
             return Outcome::not_supported();
         }
         let fid = raw.for_lookup(version);
-        let mut outcome = if fid == raw {
+        if fid == raw {
             vm.route(self.index, fid, call)
         } else {
             let mut stripped = *call;
             stripped.x[0] = fid.raw() as u64;
             vm.route(self.index, fid, &stripped)
-        };
-        if fid.convention() == Convention::Smc32 {
-            smc32_results(&mut outcome.reply);
         }
-        outcome
     }
 
     /// Whether an SDEI delivery may be waiting: a single atomic load, cheap

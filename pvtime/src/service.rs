@@ -129,35 +129,46 @@ impl PvTime {
     /// LPT) `PV_TIME_LPT` while PV time is on; `None` for everything else,
     /// including the SMC32 aliases and all of PV time when it is off: the
     /// dispatcher then answers `NOT_SUPPORTED`. The SVE hint bit is ignored.
+    #[inline]
     pub fn call<M: GuestMemoryAccess + ?Sized>(
         &self,
         vcpu: VcpuIndex,
         call: &Call,
         mem: &M,
     ) -> Option<Reply> {
+        self.answer(vcpu, call, mem).map(Reply::x0)
+    }
+
+    /// The same as [`PvTime::call`], as the one value every PV-time call
+    /// returns in `X0` (errors sign-extended): cheaper on a hot path, as no
+    /// reply is built until the caller builds its own.
+    #[inline]
+    pub fn answer<M: GuestMemoryAccess + ?Sized>(
+        &self,
+        vcpu: VcpuIndex,
+        call: &Call,
+        mem: &M,
+    ) -> Option<u64> {
         if !self.enabled {
             return None;
         }
-        match call.fid().without_sve_hint() {
-            ids::PV_TIME_FEATURES => {
-                let queried = FunctionId::from_register(call.arg(1));
-                Some(Reply::signed(self.features(queried)))
-            }
-            ids::PV_TIME_ST => Some(match self.enable_record(vcpu, mem) {
-                Some(addr) => Reply::x0(addr.0),
-                None => Reply::signed(NOT_SUPPORTED),
-            }),
+        let r = match call.fid().without_sve_hint() {
+            ids::PV_TIME_FEATURES => self.features(FunctionId::from_register(call.arg(1))),
+            ids::PV_TIME_ST => match self.enable_record(vcpu, mem) {
+                Some(addr) => return Some(addr.0),
+                None => NOT_SUPPORTED,
+            },
             ids::PV_TIME_LPT => {
                 let l = self.lpt.as_ref()?;
-                Some(if l.published.load(Ordering::Acquire) {
+                if l.published.load(Ordering::Acquire) {
                     l.guest_queried.store(true, Ordering::Relaxed);
-                    Reply::x0(l.config.ipa.0)
-                } else {
-                    Reply::signed(NOT_SUPPORTED)
-                })
+                    return Some(l.config.ipa.0);
+                }
+                NOT_SUPPORTED
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        Some(r as u64)
     }
 
     /// `PV_TIME_FEATURES(queried)`: 0 for the discovery call and
@@ -186,6 +197,12 @@ impl PvTime {
     ) -> Option<Gpa> {
         let addr = self.record_address(vcpu)?;
         let slot = self.vcpus.get(vcpu.get())?;
+        // Written once: every later update keeps it current, and `start()`
+        // rewrites it after a restore, so a repeated PV_TIME_ST (CPU
+        // hotplug) only returns the address.
+        if slot.enabled.load(Ordering::Acquire) {
+            return Some(addr);
+        }
         self.write_record(addr, slot.stolen.load(Ordering::Acquire), mem)
             .ok()?;
         slot.enabled.store(true, Ordering::Release);

@@ -168,7 +168,11 @@ fn arch_features_answers_0_for_each_served_pv_time_call_only_when_on_and_placed(
     let placed = build(&cfg(Some(BASE)), 1).unwrap();
     assert_eq!(placed.arch_features(ids::PV_TIME_FEATURES), 0);
     assert_eq!(placed.arch_features(ids::PV_TIME_ST), 0);
-    assert_eq!(placed.arch_features(ids::PV_TIME_LPT), -1, "LPT is not configured");
+    assert_eq!(
+        placed.arch_features(ids::PV_TIME_LPT),
+        -1,
+        "LPT is not configured"
+    );
     assert_eq!(placed.arch_features(FunctionId(0x8500_0020)), -1);
     let unplaced = build(&cfg(None), 1).unwrap();
     assert_eq!(unplaced.arch_features(ids::PV_TIME_FEATURES), -1);

@@ -220,7 +220,10 @@ fn report_line_has_calls_events_and_stolen_time() {
     assert!(line.starts_with("fwcall-report calls="));
     assert!(line.contains("SDEI_VERSION:2"), "{line}");
     assert!(line.contains("events=0x0:1"), "{line}");
-    assert!(line.ends_with("kicks=3 sdei_errors=0 stolen_ns=10,20"), "{line}");
+    assert!(
+        line.ends_with("kicks=3 sdei_errors=0 stolen_ns=10,20"),
+        "{line}"
+    );
 }
 
 #[test]

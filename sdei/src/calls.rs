@@ -63,11 +63,13 @@ pub(crate) const fn valid_entry(addr: u64) -> bool {
     addr != 0
 }
 
+#[inline(always)]
 fn reply(r: R) -> Reply {
-    match r {
-        Ok(v) => Reply::x0(v),
-        Err(e) => Reply::signed(e.value()),
-    }
+    // One constructor call for both arms keeps the reply built in place.
+    Reply::x0(match r {
+        Ok(v) => v,
+        Err(e) => e.value() as u64,
+    })
 }
 
 impl Sdei {
@@ -96,26 +98,20 @@ impl Sdei {
         }
         // The calls Linux makes on every idle transition and every event
         // take a short path without hook bookkeeping.
-        match fid.wrapping_sub(SDEI_SMC64_BASE) {
-            fnum::PE_MASK => {
-                let mut kicks = Kicks::none();
-                let r = self.pe_mask(v, &mut kicks);
-                Outcome {
-                    reply: reply(r),
-                    kicks,
-                }
-            }
-            fnum::PE_UNMASK => {
-                let mut kicks = Kicks::none();
-                let r = self.pe_unmask(v, &mut kicks);
-                Outcome {
-                    reply: reply(r),
-                    kicks,
-                }
-            }
-            fnum::CONTEXT => Outcome::reply(reply(self.context(v, call.x[1]))),
-            fnum::COMPLETE => self.complete(v, None),
-            _ => self.call_slow(v, call),
+        let mut kicks = Kicks::none();
+        let r = match fid.wrapping_sub(SDEI_SMC64_BASE) {
+            fnum::PE_MASK => self.pe_mask(v, &mut kicks),
+            fnum::PE_UNMASK => self.pe_unmask(v, &mut kicks),
+            fnum::CONTEXT => self.context(v, call.x[1]),
+            fnum::STATUS => self.status(v, call.x[1]),
+            fnum::VERSION => Ok(self.version.to_word()),
+            fnum::COMPLETE => return self.complete(v, None),
+            _ => return self.call_slow(v, call),
+        };
+        // One construction site, so the outcome is built in the caller's slot.
+        Outcome {
+            reply: reply(r),
+            kicks,
         }
     }
 

@@ -99,6 +99,7 @@ pub enum Reply {
 
 impl Reply {
     /// Return one value in `X0`.
+    #[inline(always)]
     pub const fn x0(v: u64) -> Self {
         let mut regs = [0; CALL_REGS];
         regs[0] = v;
@@ -106,11 +107,13 @@ impl Reply {
     }
 
     /// Return a signed value in `X0` (sign-extended).
+    #[inline(always)]
     pub const fn signed(v: i64) -> Self {
         Self::x0(v as u64)
     }
 
     /// Return `X0..X3`.
+    #[inline(always)]
     pub const fn x0_3(v: [u64; 4]) -> Self {
         let mut regs = [0; CALL_REGS];
         regs[0] = v[0];
@@ -198,6 +201,7 @@ pub struct Kicks {
 
 impl Kicks {
     /// No kicks.
+    #[inline(always)]
     pub const fn none() -> Self {
         Kicks {
             ids: heapless::Vec::new(),
@@ -271,6 +275,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// An outcome that writes `reply` and kicks nobody.
+    #[inline(always)]
     pub const fn reply(reply: Reply) -> Self {
         Outcome {
             reply,
@@ -279,6 +284,7 @@ impl Outcome {
     }
 
     /// `NOT_SUPPORTED` in `X0`, nothing else.
+    #[inline(always)]
     pub const fn not_supported() -> Self {
         Self::reply(Reply::NOT_SUPPORTED)
     }

@@ -49,6 +49,7 @@ pub enum Owner {
 
 impl Owner {
     /// The owner for a 6-bit OEN. Bits above bit 5 are ignored.
+    #[inline]
     pub const fn from_oen(oen: u8) -> Self {
         match oen & 0x3f {
             0 => Owner::Arch,
@@ -65,6 +66,7 @@ impl Owner {
     }
 
     /// The 6-bit OEN of this owner.
+    #[inline]
     pub const fn oen(self) -> u8 {
         match self {
             Owner::Arch => 0,
@@ -108,6 +110,7 @@ impl FunctionId {
     pub const NUMBER_MASK: u32 = 0xffff;
 
     /// Builds a fast-call ID from its parts.
+    #[inline]
     pub const fn fast(convention: Convention, owner: Owner, number: u16) -> Self {
         let cc = match convention {
             Convention::Smc32 => 0,
@@ -117,16 +120,19 @@ impl FunctionId {
     }
 
     /// Takes the ID from a register: only `W0` (the low 32 bits) counts.
+    #[inline]
     pub const fn from_register(x0: u64) -> Self {
         FunctionId(x0 as u32)
     }
 
     /// The raw 32-bit value.
+    #[inline]
     pub const fn raw(self) -> u32 {
         self.0
     }
 
     /// Fast or yielding.
+    #[inline]
     pub const fn call_type(self) -> CallType {
         if self.0 & Self::FAST_BIT != 0 {
             CallType::Fast
@@ -136,6 +142,7 @@ impl FunctionId {
     }
 
     /// SMC32 or SMC64.
+    #[inline]
     pub const fn convention(self) -> Convention {
         if self.0 & Self::SMC64_BIT != 0 {
             Convention::Smc64
@@ -145,33 +152,39 @@ impl FunctionId {
     }
 
     /// The owning entity.
+    #[inline]
     pub const fn owner(self) -> Owner {
         Owner::from_oen(((self.0 >> Self::OEN_SHIFT) & Self::OEN_MASK) as u8)
     }
 
     /// The function number within the owner's range (bits 15:0).
+    #[inline]
     pub const fn number(self) -> u16 {
         (self.0 & Self::NUMBER_MASK) as u16
     }
 
     /// Whether the caller set the SVE live-state hint (bit 16).
+    #[inline]
     pub const fn sve_hint(self) -> bool {
         self.0 & Self::SVE_HINT_BIT != 0
     }
 
     /// The same ID with the SVE hint cleared.
+    #[inline]
     pub const fn without_sve_hint(self) -> Self {
         FunctionId(self.0 & !Self::SVE_HINT_BIT)
     }
 
     /// The same ID with the other convention bit: the SMC32 alias of an
     /// SMC64 function and vice versa.
+    #[inline]
     pub const fn alias(self) -> Self {
         FunctionId(self.0 ^ Self::SMC64_BIT)
     }
 
     /// The ID a server served at `version` looks up: from SMCCC 1.3 on the
     /// SVE hint is not part of the identity and is cleared first.
+    #[inline]
     pub const fn for_lookup(self, version: crate::SmcccVersion) -> Self {
         if version.has_sve_hint() {
             self.without_sve_hint()
@@ -186,6 +199,7 @@ impl FunctionId {
     /// Yielding calls have no reserved bits in this field (their use is
     /// owner-defined), so they are always well formed here; a server that
     /// does not implement them answers `NOT_SUPPORTED` anyway.
+    #[inline]
     pub const fn is_well_formed(self, version: crate::SmcccVersion) -> bool {
         match self.call_type() {
             CallType::Yielding => true,

@@ -29,6 +29,7 @@ impl SmcccVersion {
     pub const SUPPORTED: [Self; 5] = [Self::V1_0, Self::V1_1, Self::V1_2, Self::V1_3, Self::V1_4];
 
     /// A version from its parts (the major is truncated to 15 bits).
+    #[inline]
     pub const fn new(major: u16, minor: u16) -> Self {
         SmcccVersion {
             major: major & 0x7fff,
@@ -37,11 +38,13 @@ impl SmcccVersion {
     }
 
     /// The word `SMCCC_VERSION` returns.
+    #[inline]
     pub const fn to_word(self) -> u32 {
         (self.major as u32) << 16 | self.minor as u32
     }
 
     /// Decodes a version word; `None` if bit 31 is set (a negative result).
+    #[inline]
     pub const fn from_word(word: u32) -> Option<Self> {
         if word & 0x8000_0000 != 0 {
             None
@@ -51,16 +54,19 @@ impl SmcccVersion {
     }
 
     /// Whether this version answers `SMCCC_VERSION`/`SMCCC_ARCH_FEATURES` (1.1+).
+    #[inline]
     pub const fn has_arch_calls(self) -> bool {
         self.to_word() >= Self::V1_1.to_word()
     }
 
     /// Whether SMC64 calls use `X1..X17`/`X0..X17` and `SOC_ID` exists (1.2+).
+    #[inline]
     pub const fn has_wide_registers(self) -> bool {
         self.to_word() >= Self::V1_2.to_word()
     }
 
     /// Whether function ID bit 16 is the SVE hint rather than reserved (1.3+).
+    #[inline]
     pub const fn has_sve_hint(self) -> bool {
         self.to_word() >= Self::V1_3.to_word()
     }
