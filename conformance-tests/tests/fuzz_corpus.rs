@@ -243,10 +243,14 @@ fn replay_one() {
 #[test]
 #[ignore = "reporting aid"]
 fn corpus_coverage() {
-    let Ok(dir) = std::env::var("FUZZ_DIR") else { return };
+    let Ok(dir) = std::env::var("FUZZ_DIR") else {
+        return;
+    };
     let mut total = std::collections::BTreeMap::new();
     for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
-        let Ok(data) = std::fs::read(e.path()) else { continue };
+        let Ok(data) = std::fs::read(e.path()) else {
+            continue;
+        };
         let seq = fuzz::Sequence::from_bytes(&data);
         let mut r = fuzz::run::Runner::new(&seq, true);
         r.coverage = Some(Default::default());

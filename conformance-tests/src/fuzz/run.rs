@@ -337,7 +337,8 @@ impl Runner {
             self.shadow[v].push(e.interrupted);
             let depth = self.shadow[v].len();
             if let Some(cov) = &mut self.coverage {
-                *cov.entry(format!("delivery of {:#x} at depth {depth}", d.event)).or_default() += 1;
+                *cov.entry(format!("delivery of {:#x} at depth {depth}", d.event))
+                    .or_default() += 1;
             }
             let i = e.interrupted;
             if d.x != [u64::from(d.event), d.x[1], i.pc, i.pstate] {
