@@ -44,7 +44,7 @@
 //! ```
 //!
 //! Behaviour the specification leaves open is chosen deliberately; the
-//! choices are listed in the crate's `DESIGN-sdei.md`.
+//! choices are listed in the workspace's `DESIGN.md` (section SDEI).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, clippy::doc_markdown)]
