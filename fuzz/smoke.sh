@@ -33,13 +33,13 @@ cargo fuzz --version >/dev/null 2>&1 || skip "cargo-fuzz is not runnable"
 # cargo-fuzz passes nightly-only flags; RUSTC_BOOTSTRAP lets stable accept them.
 export RUSTC_BOOTSTRAP=1
 cd "$here"
-if ! cargo fuzz build -s "$sanitizer" -a --target-dir "$target_dir" >"$target_dir.build.log" 2>&1; then
-    tail -n 30 "$target_dir.build.log" >&2 || true
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+if ! cargo fuzz build -s "$sanitizer" -a --target-dir "$target_dir" >"$work/build.log" 2>&1; then
+    tail -n 30 "$work/build.log" >&2 || true
     skip "the fuzz targets did not build with cargo-fuzz (log above)"
 fi
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 status=0
 for t in $targets; do
     mkdir -p "$work/$t"

@@ -172,6 +172,7 @@ pub fn restore(data: &[u8]) {
     r.m = m;
     r.adopt_saved_contexts();
     r.check_state();
+    r.resume_all();
     for v in 0..r.m.vcpus() as u8 {
         r.apply(&Step::Call {
             vcpu: v,

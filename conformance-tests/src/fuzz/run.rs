@@ -364,6 +364,15 @@ impl Runner {
         e
     }
 
+    /// A VMM resuming every vCPU (after a restore): each asks for a
+    /// delivery, then the invariants.
+    pub fn resume_all(&mut self) {
+        let mut all = Kicks::none();
+        (0..self.m.vcpus()).for_each(|v| all.add(VcpuIndex(v as u32)));
+        self.delivery_step(None, &all);
+        self.check_state();
+    }
+
     /// Takes the server's saved contexts as what the VMM saw (after a
     /// restore of a blob the VMM did not produce itself).
     pub fn adopt_saved_contexts(&mut self) {

@@ -903,3 +903,132 @@ impl Model {
         self.clone().take_delivery(pe, &Saved::default()).is_some()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn x(fid: u32, args: &[u64]) -> [u64; 18] {
+        let mut r = [0; 18];
+        r[0] = u64::from(fid);
+        r[1..=args.len()].copy_from_slice(args);
+        r
+    }
+
+    fn val(m: &mut Model, pe: usize, fid: u32, args: &[u64]) -> i64 {
+        match m.call(pe, &x(fid, args)) {
+            Some(Answer::Value(v)) => v as i64,
+            other => panic!("expected a value, got {other:?}"),
+        }
+    }
+
+    fn model() -> Model {
+        let mut c = ModelConfig::new(2);
+        c.events = vec![
+            EventDecl {
+                number: 0x11,
+                kind: EventKind::Private,
+                priority: Priority::Critical,
+            },
+            EventDecl {
+                number: 0x20,
+                kind: EventKind::Shared,
+                priority: Priority::Normal,
+            },
+        ];
+        Model::new(c)
+    }
+
+    fn ready(m: &mut Model, pe: usize, event: u64) {
+        assert_eq!(val(m, pe, 0xC400_0021, &[event, 0x1000, 0, 0, 0]), SUCCESS);
+        assert_eq!(val(m, pe, 0xC400_0022, &[event]), SUCCESS);
+    }
+
+    #[test]
+    fn every_pe_starts_masked_and_pe_mask_reports_the_change() {
+        let mut m = model();
+        assert_eq!(val(&mut m, 0, 0xC400_002B, &[]), 0);
+        assert_eq!(val(&mut m, 0, 0xC400_002C, &[]), 0);
+        assert_eq!(val(&mut m, 0, 0xC400_002B, &[]), 1);
+    }
+
+    #[test]
+    fn unregister_while_running_is_pending_and_leaves_status_4() {
+        let mut m = model();
+        ready(&mut m, 0, 0);
+        val(&mut m, 0, 0xC400_002C, &[]);
+        assert_eq!(val(&mut m, 1, 0xC400_002F, &[0, 0x8000_0000]), SUCCESS);
+        assert!(m.take_delivery(0, &Saved::default()).is_some());
+        assert_eq!(val(&mut m, 0, 0xC400_0027, &[0]), PENDING);
+        assert_eq!(val(&mut m, 0, 0xC400_0028, &[0]), 4);
+        assert_eq!(val(&mut m, 0, 0xC400_0027, &[0]), PENDING);
+        assert!(matches!(
+            m.call(0, &x(0xC400_0025, &[0])),
+            Some(Answer::Restore(_))
+        ));
+        assert_eq!(val(&mut m, 0, 0xC400_0028, &[0]), 0);
+        assert_eq!(val(&mut m, 0, 0xC400_0027, &[0]), DENIED);
+    }
+
+    #[test]
+    fn critical_preempts_normal_but_normal_never_preempts() {
+        let mut m = model();
+        ready(&mut m, 0, 0);
+        ready(&mut m, 0, 0x11);
+        val(&mut m, 0, 0xC400_002C, &[]);
+        val(&mut m, 0, 0xC400_002F, &[0, 0x8000_0000]);
+        assert_eq!(
+            m.take_delivery(0, &Saved::default()).map(|d| d.event),
+            Some(0)
+        );
+        m.raise(0x11, Some(0)).unwrap();
+        assert_eq!(
+            m.take_delivery(0, &Saved::default()).map(|d| d.event),
+            Some(0x11)
+        );
+        val(&mut m, 0, 0xC400_002F, &[0, 0x8000_0000]);
+        assert_eq!(m.take_delivery(0, &Saved::default()), None);
+    }
+
+    #[test]
+    fn context_index_is_checked_before_the_running_event() {
+        let mut m = model();
+        assert_eq!(val(&mut m, 0, 0xC400_0024, &[18]), INVALID);
+        assert_eq!(val(&mut m, 0, 0xC400_0024, &[0]), DENIED);
+    }
+
+    #[test]
+    fn private_reset_is_denied_while_a_handler_runs() {
+        let mut m = model();
+        ready(&mut m, 0, 0);
+        val(&mut m, 0, 0xC400_002C, &[]);
+        val(&mut m, 0, 0xC400_002F, &[0, 0x8000_0000]);
+        m.take_delivery(0, &Saved::default());
+        assert_eq!(val(&mut m, 0, 0xC400_0031, &[]), DENIED);
+        assert_eq!(val(&mut m, 0, 0xC400_0028, &[0]), 4);
+    }
+
+    #[test]
+    fn rm_any_goes_to_the_lowest_unmasked_idle_vcpu() {
+        let mut m = model();
+        ready(&mut m, 0, 0x20);
+        val(&mut m, 1, 0xC400_002C, &[]);
+        m.raise(0x20, None).unwrap();
+        assert_eq!(m.take_delivery(0, &Saved::default()), None);
+        assert_eq!(
+            m.take_delivery(1, &Saved::default()).map(|d| d.event),
+            Some(0x20)
+        );
+    }
+
+    #[test]
+    fn bind_reuses_the_slot_of_an_already_bound_intid_and_runs_out() {
+        let mut c = ModelConfig::new(1);
+        c.shared_slots = 1;
+        let mut m = Model::new(c);
+        assert_eq!(val(&mut m, 0, 0xC400_002D, &[40]), 0x4001_0000);
+        assert_eq!(val(&mut m, 0, 0xC400_002D, &[40]), 0x4001_0000);
+        assert_eq!(val(&mut m, 0, 0xC400_002D, &[41]), OUT_OF_RESOURCE);
+        assert_eq!(val(&mut m, 0, 0xC400_002D, &[15]), INVALID);
+    }
+}
