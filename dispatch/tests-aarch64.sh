@@ -28,4 +28,6 @@ fi
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static"
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=qemu-aarch64-static
+# In case a RUSTFLAGS from the environment overrides the static link above.
+export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
 cargo test -p fwcall --features kvm --lib --target "$TARGET" kvm::
