@@ -7,7 +7,7 @@
 
 use crate::config::VmSpec;
 use crate::memory::SimMemory;
-use fwcall_smccc::{CALL_REGS, Call, Kicks, Outcome, VcpuIndex};
+use fwcall_smccc::{Call, Kicks, Outcome, VcpuIndex};
 use std::sync::Arc;
 
 /// A refusal or failure reported by the server, as text for the report.
@@ -22,33 +22,9 @@ impl std::fmt::Display for TargetError {
 
 impl std::error::Error for TargetError {}
 
-/// The context an SDEI delivery interrupts, as the VMM hands it over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Interrupted {
-    /// `x0..x17`.
-    pub x: [u64; CALL_REGS],
-    /// The PC where the vCPU would resume.
-    pub pc: u64,
-    /// PSTATE, in SPSR format.
-    pub pstate: u64,
-    /// `SCTLR_EL1`, for the handler-entry PSTATE rules.
-    pub sctlr_el1: u64,
-}
-
-/// An SDEI handler entry: the registers to write.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
-    /// The event entered.
-    pub event: u32,
-    /// `x0..x3`.
-    pub x: [u64; 4],
-    /// The handler's entry point.
-    pub pc: u64,
-    /// PSTATE at entry.
-    pub pstate: u64,
-    /// Other vCPUs to kick as a consequence.
-    pub kicks: Kicks,
-}
+/// The context an SDEI delivery interrupts, and the handler entry it
+/// gets: fwcall's own types, so the engine and a VMM speak alike.
+pub use fwcall::{Delivery, Interrupted};
 
 /// A firmware-call server the engine can drive as a VMM would.
 pub trait Target: Sized {

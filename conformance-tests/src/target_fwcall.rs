@@ -173,19 +173,7 @@ impl Target for FwcallTarget {
         if !v.has_pending_delivery() {
             return Ok(None);
         }
-        let now = fwcall::Interrupted {
-            x: i.x,
-            pc: i.pc,
-            pstate: i.pstate,
-            sctlr_el1: i.sctlr_el1,
-        };
-        Ok(v.take_delivery(&now).map(|d| Delivery {
-            event: d.event,
-            x: d.x,
-            pc: d.pc,
-            pstate: d.pstate,
-            kicks: d.kicks,
-        }))
+        Ok(v.take_delivery(i))
     }
 
     fn raise(&mut self, event: u32, vcpu: Option<VcpuIndex>) -> Result<Kicks, TargetError> {
