@@ -1,6 +1,6 @@
 //! A reference model of the SDEI server, written straight from
 //! `shared/spec/sdei.md` and, where the spec leaves a choice open, from
-//! the choices `sdei/DESIGN-sdei.md` records. It never looks at the
+//! the choices the SDEI section of `DESIGN.md` records. It never looks at the
 //! server's code: the `differential` fuzz target runs both side by side
 //! and any difference in a result, a delivery or the state is a finding.
 //!
@@ -47,15 +47,15 @@ pub const PENDING: i64 = -5;
 /// `SDEI_OUT_OF_RESOURCE`.
 pub const OUT_OF_RESOURCE: i64 = -10;
 
-/// First private dynamic slot's event number (DESIGN-sdei.md).
+/// First private dynamic slot's event number (DESIGN.md, SDEI).
 pub const PRIVATE_SLOT_BASE: u32 = 0x4000_0000;
-/// First shared dynamic slot's event number (DESIGN-sdei.md).
+/// First shared dynamic slot's event number (DESIGN.md, SDEI).
 pub const SHARED_SLOT_BASE: u32 = 0x4001_0000;
 /// The MPIDR affinity fields Aff3..Aff0 (§6.2).
 const AFFINITY: u64 = 0xff_00ff_ffff;
 /// Bits a raw `MPIDR_EL1` read may carry besides affinity: RES1, U, MT.
 const MPIDR_FLAGS: u64 = (1 << 31) | (1 << 30) | (1 << 24);
-/// The vendor word fwcall reports in `SDEI_VERSION` (DESIGN-sdei.md).
+/// The vendor word fwcall reports in `SDEI_VERSION` (DESIGN.md, SDEI).
 const VENDOR: u64 = 0x0066_7763;
 
 /// What the model is built from: the same facts a `VmConfig` gives fwcall.
