@@ -832,7 +832,7 @@ impl Model {
     /// unmasked). A routed `RM_ANY` trigger keeps its vCPU only while that
     /// vCPU stays unmasked and idle enough: when it masks, or enters
     /// another handler first, the trigger goes to the next such vCPU or
-    /// waits (what fwcall does; see fuzz/DESIGN-fuzz.md).
+    /// waits (what fwcall does; see DESIGN.md, fuzzing).
     fn route(&mut self) {
         let numbers: Vec<u32> = self.shared.keys().copied().collect();
         for n in numbers {
