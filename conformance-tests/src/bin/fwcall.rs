@@ -137,5 +137,11 @@ fn bench(smoke: bool, out: &mut impl std::io::Write) -> i32 {
         rows.iter().filter(|r| !r.budget.is_empty()).count() - missed,
         missed
     );
+    if smoke {
+        let _ = writeln!(
+            out,
+            "(smoke run: a few iterations each, so the figures and verdicts mean nothing; run `fwcall bench` for them)"
+        );
+    }
     if smoke || missed == 0 { 0 } else { 1 }
 }
