@@ -489,27 +489,15 @@ impl<'t, T: Target> Engine<'t, T> {
 
     fn apply(&mut self, i: usize, outcome: &Outcome) -> Result<(), Stop> {
         let v = self.vcpu_mut(i)?;
-        match &outcome.reply {
-            Reply::Return { regs, count } => {
-                let n = usize::from(*count);
-                if !(1..=CALL_REGS).contains(&n) {
-                    return fail(format!(
-                        "expected a reply writing 1..=18 registers, got count {n}"
-                    ));
-                }
-                v.x[..n].copy_from_slice(&regs[..n]);
+        if let Reply::Return { count, .. } = &outcome.reply {
+            let n = usize::from(*count);
+            if !(1..=CALL_REGS).contains(&n) {
+                return fail(format!(
+                    "expected a reply writing 1..=18 registers, got count {n}"
+                ));
             }
-            Reply::Restore(ctx) => {
-                v.x[..CALL_REGS].copy_from_slice(&ctx.x);
-                v.pc = ctx.pc;
-                v.pstate = ctx.pstate;
-                if let Some(el1) = ctx.el1 {
-                    v.elr = el1.elr;
-                    v.spsr = el1.spsr;
-                }
-            }
-            Reply::Nothing => {}
         }
+        v.apply(&outcome.reply);
         Ok(())
     }
 

@@ -139,6 +139,22 @@ impl SimVcpu {
         *slot = v;
     }
 
+    /// Writes what a call's reply names, as a VMM applies an outcome:
+    /// `x0..x(n-1)` for a return, `x0..x17`, PC, PSTATE (and `ELR_EL1`,
+    /// `SPSR_EL1` when given) for a restored context.
+    pub fn apply(&mut self, reply: &fwcall_smccc::Reply) {
+        let mut x = self.call_regs();
+        if let Some(ctx) = reply.apply_x(&mut x) {
+            self.pc = ctx.pc;
+            self.pstate = ctx.pstate;
+            if let Some(el1) = ctx.el1 {
+                self.elr = el1.elr;
+                self.spsr = el1.spsr;
+            }
+        }
+        self.x[..fwcall_smccc::CALL_REGS].copy_from_slice(&x);
+    }
+
     /// `x0`..`x17`, as a call or an interrupted context carries them.
     pub fn call_regs(&self) -> [u64; fwcall_smccc::CALL_REGS] {
         let mut out = [0; fwcall_smccc::CALL_REGS];

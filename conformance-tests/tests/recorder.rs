@@ -3,7 +3,7 @@
 
 use fwcall::{
     Call, Conduit, EventDecl, EventKind, FunctionId, Gpa, Interrupted, Kicks, LptConfig,
-    MemoryRegion, Priority, Reply, SdeiConfig, VcpuIndex, Vm, VmConfig, ids,
+    MemoryRegion, Priority, SdeiConfig, VcpuIndex, Vm, VmConfig, ids,
 };
 use fwcall_conformance::config::MemRegion;
 use fwcall_conformance::recorder::RecordingVm;
@@ -114,22 +114,7 @@ impl Vmm {
             conduit,
         };
         let out = self.vm.handle(VcpuIndex(i as u32), &call).unwrap();
-        match &out.reply {
-            Reply::Return { regs, count } => {
-                let n = usize::from(*count);
-                c.x[..n].copy_from_slice(&regs[..n]);
-            }
-            Reply::Restore(ctx) => {
-                c.x[..18].copy_from_slice(&ctx.x);
-                c.pc = ctx.pc;
-                c.pstate = ctx.pstate;
-                if let Some(e) = ctx.el1 {
-                    c.elr = e.elr;
-                    c.spsr = e.spsr;
-                }
-            }
-            Reply::Nothing => {}
-        }
+        c.apply(&out.reply);
         self.step(Some(i), &out.kicks);
     }
 

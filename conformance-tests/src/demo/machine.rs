@@ -9,8 +9,7 @@ use crate::memory::SimMemory;
 use crate::recorder::RecordingVm;
 use crate::vcpu::SimVcpu;
 use fwcall::pvtime::lpt::LptRecord;
-use fwcall::{Call, Conduit, FunctionId, Interrupted, Kicks, Reply, VcpuIndex, VmConfig, ids};
-use fwcall_smccc::CALL_REGS;
+use fwcall::{Call, Conduit, FunctionId, Interrupted, Kicks, VcpuIndex, VmConfig, ids};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::sync::Arc;
@@ -125,23 +124,7 @@ impl<'o> Machine<'o> {
         e.calls += 1;
         e.total += took;
         e.max = e.max.max(took);
-        let c = &mut self.cpus[i];
-        match &outcome.reply {
-            Reply::Return { regs, count } => {
-                let n = usize::from(*count).min(CALL_REGS);
-                c.x[..n].copy_from_slice(&regs[..n]);
-            }
-            Reply::Restore(ctx) => {
-                c.x[..CALL_REGS].copy_from_slice(&ctx.x);
-                c.pc = ctx.pc;
-                c.pstate = ctx.pstate;
-                if let Some(el1) = ctx.el1 {
-                    c.elr = el1.elr;
-                    c.spsr = el1.spsr;
-                }
-            }
-            Reply::Nothing => {}
-        }
+        self.cpus[i].apply(&outcome.reply);
         let line = format!(
             "{} -> {}",
             decode::call(&call),
