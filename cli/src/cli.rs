@@ -65,11 +65,11 @@ pub fn replay_files<T: Target>(args: &ReplayArgs, out: &mut dyn Write) -> i32 {
             let _ = writeln!(out, "  {l}");
         }
         let mut code = report.verdict.exit_code();
-        if let Some(dir) = &args.save_snapshots {
-            if let Err(e) = save(dir, &report.snapshots) {
-                let _ = writeln!(out, "FAIL {name}: {e}");
-                code = code.max(1);
-            }
+        if let Some(dir) = &args.save_snapshots
+            && let Err(e) = save(dir, &report.snapshots)
+        {
+            let _ = writeln!(out, "FAIL {name}: {e}");
+            code = code.max(1);
         }
         match &report.verdict {
             Verdict::Pass if code == 0 => {

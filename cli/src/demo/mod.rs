@@ -582,7 +582,7 @@ fn migrate(m: &mut Machine<'_>, source: &VmConfig) {
 }
 
 fn mhz(hz: u32) -> String {
-    if hz % 1_000_000_000 == 0 {
+    if hz.is_multiple_of(1_000_000_000) {
         format!("{} GHz", hz / 1_000_000_000)
     } else {
         format!("{} MHz", f64::from(hz) / 1e6)
