@@ -16,7 +16,7 @@ use crate::{Call, Gpa, NoMemory, VcpuIndex, VmConfig, ids};
 const RAM: MemoryRegion = MemoryRegion::new(0x4000_0000, 0x1000_0000);
 const PVTIME: MemoryRegion = MemoryRegion::new(0x0a10_0000, 0x1_0000);
 
-/// A VM with RAM and a reserved PV-time region outside it, placed.
+// A VM with RAM and a reserved PV-time region outside it, placed.
 fn config() -> VmConfig {
     let mut c = VmConfig::new(2);
     c.ram = vec![RAM];
@@ -25,7 +25,7 @@ fn config() -> VmConfig {
     c
 }
 
-/// A whole tree: root cells, a memory node, then fwcall's nodes.
+// A whole tree: root cells, a memory node, then fwcall's nodes.
 fn tree(nodes: &FirmwareNodes) -> Vec<u8> {
     let mut f = FdtWriter::new().unwrap();
     let root = f.begin_node("").unwrap();
@@ -277,10 +277,10 @@ fn writer_errors_are_reported_not_swallowed() {
 }
 
 proptest! {
-    /// The description never disagrees with the VM: `/firmware/sdei` is
-    /// there exactly when `SDEI_VERSION` answers, and the stolen-time
-    /// record `PV_TIME_ST` hands out is never memory the tree gives the
-    /// guest as RAM without a `no-map` reservation.
+    // The description never disagrees with the VM: `/firmware/sdei` is
+    // there exactly when `SDEI_VERSION` answers, and the stolen-time
+    // record `PV_TIME_ST` hands out is never memory the tree gives the
+    // guest as RAM without a `no-map` reservation.
     #[test]
     fn description_matches_what_the_vm_serves(
         sdei_configured in any::<bool>(),
