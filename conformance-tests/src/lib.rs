@@ -1,6 +1,8 @@
 //! The fwtrace engine: a simulated VMM that replays hypercall traces
 //! (`.fwt` files, format in `shared/spec/fwtrace.md`) against a
-//! firmware-call server, and the pieces of the `fwcall` command.
+//! firmware-call server, the conformance report, the SDEI reference model
+//! and the fuzz target bodies. The `fwcall` command that drives them lives
+//! in the `fwcall-cli` crate (`cli/`).
 //!
 //! * [`parse_trace`] turns text into a [`Trace`], or a [`ParseError`] with
 //!   the file and line; it never panics, whatever the bytes.
@@ -22,12 +24,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, clippy::doc_markdown)]
 
-pub mod bench;
-pub mod cli;
 pub mod config;
 pub mod decode;
-pub mod demo;
 pub mod engine;
+pub mod files;
 pub mod fuzz;
 pub mod memory;
 pub mod model;
@@ -43,6 +43,7 @@ pub mod vcpu;
 
 pub use config::{MemRegion, VmSpec};
 pub use engine::{Failure, Report, RunOptions, Verdict, replay, run};
+pub use files::{find_traces, trace_name};
 pub use memory::SimMemory;
 pub use parse::{ParseError, parse_trace};
 pub use target::{Delivery, Interrupted, Target, TargetError};

@@ -57,10 +57,10 @@ pub fn width_mask(bits: u32) -> u64 {
 impl Pattern {
     /// Parses one pattern token.
     pub fn parse(tok: &str) -> Result<Pattern, String> {
-        if let Some(name) = tok.strip_prefix('@') {
-            if crate::value::is_var_name(name) {
-                return Ok(Pattern::Capture(name.to_string()));
-            }
+        if let Some(name) = tok.strip_prefix('@')
+            && crate::value::is_var_name(name)
+        {
+            return Ok(Pattern::Capture(name.to_string()));
         }
         let mut alts = Vec::new();
         for alt in tok.split('|') {

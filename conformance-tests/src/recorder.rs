@@ -266,10 +266,10 @@ impl<W: Write> Recorder<W> {
             self.lines.insert(rel + j, l);
         }
         for s in &mut self.vcpus {
-            if let Some(a) = s.ask.as_mut() {
-                if *a >= at {
-                    *a += k;
-                }
+            if let Some(a) = s.ask.as_mut()
+                && *a >= at
+            {
+                *a += k;
             }
         }
     }
@@ -289,10 +289,10 @@ impl<W: Write> Recorder<W> {
                 self.lines.remove(rel);
                 let gone = self.written + rel;
                 for s in &mut self.vcpus {
-                    if let Some(a) = s.ask.as_mut() {
-                        if *a > gone {
-                            *a -= 1;
-                        }
+                    if let Some(a) = s.ask.as_mut()
+                        && *a > gone
+                    {
+                        *a -= 1;
                     }
                 }
             } else {
@@ -314,10 +314,10 @@ impl<W: Write> Recorder<W> {
                 break;
             };
             self.written += 1;
-            if self.error.is_none() {
-                if let Err(e) = writeln!(self.out, "{l}") {
-                    self.error = Some(e);
-                }
+            if self.error.is_none()
+                && let Err(e) = writeln!(self.out, "{l}")
+            {
+                self.error = Some(e);
             }
         }
     }
@@ -721,10 +721,8 @@ impl<M: GuestMemoryAccess, W: Write> RecordingVm<M, W> {
     /// [`fwcall::Vcpu::has_pending_delivery`] (nothing to record).
     pub fn has_pending_delivery(&self, vcpu: VcpuIndex) -> bool {
         let pending = self.vm.vcpu(vcpu).is_ok_and(|v| v.has_pending_delivery());
-        if !pending {
-            if let Some(mut r) = self.rec() {
-                r.settled(vcpu);
-            }
+        if !pending && let Some(mut r) = self.rec() {
+            r.settled(vcpu);
         }
         pending
     }
@@ -839,21 +837,21 @@ impl<M: GuestMemoryAccess, W: Write> RecordingVm<M, W> {
             Err(e) => Err(e),
         };
         let mut checks = Vec::new();
-        if out.is_ok() {
-            if let Some(l) = &self.vm.config().pvtime.lpt {
-                let mem = self.vm.memory();
-                let mut b = [0u8; 8];
-                if mem.read_bytes(Gpa(l.ipa.0 + 8), &mut b).is_ok() {
-                    checks.push((l.ipa.0 + 8, 8, u64::from_le_bytes(b)));
-                }
-                let mut b = [0u8; 4];
-                if mem.read_bytes(Gpa(l.ipa.0 + 16), &mut b).is_ok() {
-                    checks.push((l.ipa.0 + 16, 4, u64::from(u32::from_le_bytes(b))));
-                }
-                let mut b = [0u8; 8];
-                if mem.read_bytes(Gpa(l.ipa.0 + 24), &mut b).is_ok() {
-                    checks.push((l.ipa.0 + 24, 8, u64::from_le_bytes(b)));
-                }
+        if out.is_ok()
+            && let Some(l) = &self.vm.config().pvtime.lpt
+        {
+            let mem = self.vm.memory();
+            let mut b = [0u8; 8];
+            if mem.read_bytes(Gpa(l.ipa.0 + 8), &mut b).is_ok() {
+                checks.push((l.ipa.0 + 8, 8, u64::from_le_bytes(b)));
+            }
+            let mut b = [0u8; 4];
+            if mem.read_bytes(Gpa(l.ipa.0 + 16), &mut b).is_ok() {
+                checks.push((l.ipa.0 + 16, 4, u64::from(u32::from_le_bytes(b))));
+            }
+            let mut b = [0u8; 8];
+            if mem.read_bytes(Gpa(l.ipa.0 + 24), &mut b).is_ok() {
+                checks.push((l.ipa.0 + 24, 8, u64::from_le_bytes(b)));
             }
         }
         if let Some(m) = self.rec.as_mut() {

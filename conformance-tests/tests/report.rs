@@ -21,7 +21,7 @@ fn report_md_is_current() {
     assert!(
         committed == md,
         "conformance-tests/REPORT.md is stale; regenerate it with\n  \
-         cargo run -p fwcall-conformance --bin fwcall -- conformance --markdown > conformance-tests/REPORT.md"
+         cargo run -p fwcall-cli -- conformance --markdown > conformance-tests/REPORT.md"
     );
 }
 

@@ -2,7 +2,7 @@
 //! fwcall server and requires every trace to pass. This is how CI runs
 //! the suites; a failure lists each failing trace with FILE:LINE.
 
-use fwcall_conformance::cli::find_traces;
+use fwcall_conformance::find_traces;
 use fwcall_conformance::target_fwcall::FwcallTarget;
 use fwcall_conformance::{RunOptions, Verdict, replay};
 use std::path::{Path, PathBuf};

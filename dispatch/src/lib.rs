@@ -52,7 +52,8 @@
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, clippy::doc_markdown)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, clippy::doc_markdown)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -121,3 +122,8 @@ impl GuestMemoryAccess for NoMemory {
         })
     }
 }
+
+// The crate's README.md, compiled as a doctest so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -31,7 +31,8 @@
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, clippy::doc_markdown)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, clippy::doc_markdown)]
 
 extern crate alloc;
 #[cfg(any(feature = "std", test))]
@@ -56,3 +57,8 @@ pub use state::{LptState, PvTimeState, PvTimeStateError, VcpuPvState};
 
 #[cfg(test)]
 mod tests;
+
+// The crate's README.md, compiled as a doctest so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -112,7 +112,7 @@ fn multiplier(num: u64, den: u64) -> (u64, u32) {
         if bits <= wide.leading_zeros() {
             let scaled = wide << bits;
             let d = u128::from(den);
-            let ceil = scaled / d + u128::from(scaled % d != 0);
+            let ceil = scaled / d + u128::from(!scaled.is_multiple_of(d));
             if let Ok(m) = u64::try_from(ceil) {
                 return (m, bits);
             }

@@ -30,7 +30,7 @@ impl Gpa {
 
     /// Whether the address is a multiple of `align` (a power of two).
     pub const fn is_aligned(self, align: u64) -> bool {
-        align != 0 && self.0 % align == 0
+        align != 0 && self.0.is_multiple_of(align)
     }
 }
 
@@ -274,12 +274,12 @@ impl Backing {
 impl GuestMemoryAccess for AtomicMemory {
     fn write_u64(&self, addr: Gpa, value: u64) -> Result<(), MemoryError> {
         let b = self.backing(addr, 8)?;
-        if addr.is_aligned(8) {
-            if let Some(w) = b.word(addr.0) {
-                // Words hold bytes in little-endian order, so the value is stored as-is.
-                w.store(value, Ordering::Release);
-                return Ok(());
-            }
+        if addr.is_aligned(8)
+            && let Some(w) = b.word(addr.0)
+        {
+            // Words hold bytes in little-endian order, so the value is stored as-is.
+            w.store(value, Ordering::Release);
+            return Ok(());
         }
         for (i, byte) in value.to_le_bytes().into_iter().enumerate() {
             b.put_byte(addr.0 + i as u64, byte);

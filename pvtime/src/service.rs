@@ -284,12 +284,13 @@ impl PvTime {
             })
             .unwrap_or_else(|v| v);
         let total = old.saturating_add(ns);
-        if self.enabled && slot.enabled.load(Ordering::Acquire) {
-            if let Some(base) = self.base {
-                // The table was checked not to wrap at construction.
-                let addr = Gpa(base.0 + vcpu.get() as u64 * RECORD_SIZE + STOLEN_TIME_OFFSET);
-                mem.write_u64(addr, total)?;
-            }
+        if self.enabled
+            && slot.enabled.load(Ordering::Acquire)
+            && let Some(base) = self.base
+        {
+            // The table was checked not to wrap at construction.
+            let addr = Gpa(base.0 + vcpu.get() as u64 * RECORD_SIZE + STOLEN_TIME_OFFSET);
+            mem.write_u64(addr, total)?;
         }
         Ok(total)
     }
@@ -394,10 +395,10 @@ impl PvTime {
                 dest: pv.base,
             });
         }
-        if state.stolen_time_base.is_none() {
-            if let Some(i) = state.vcpus.iter().position(|v| v.guest_enabled) {
-                return Err(PvTimeStateError::EnabledWithoutTable { vcpu: i });
-            }
+        if state.stolen_time_base.is_none()
+            && let Some(i) = state.vcpus.iter().position(|v| v.guest_enabled)
+        {
+            return Err(PvTimeStateError::EnabledWithoutTable { vcpu: i });
         }
         match (&state.lpt, &pv.lpt) {
             (None, None) => {}

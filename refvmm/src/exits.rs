@@ -111,19 +111,19 @@ impl<W: Write> Devices<W> {
     /// An MMIO read of `data.len()` bytes at `addr`.
     pub fn read(&self, addr: u64, data: &mut [u8]) {
         data.fill(0);
-        if let (Some(off), Some(first)) = (uart_offset(addr), data.first_mut()) {
-            if let Ok(u) = self.uart.lock() {
-                *first = u.read(off);
-            }
+        if let (Some(off), Some(first)) = (uart_offset(addr), data.first_mut())
+            && let Ok(u) = self.uart.lock()
+        {
+            *first = u.read(off);
         }
     }
 
     /// An MMIO write at `addr`.
     pub fn write(&self, addr: u64, data: &[u8]) {
-        if let (Some(off), Some(byte)) = (uart_offset(addr), data.first()) {
-            if let Ok(mut u) = self.uart.lock() {
-                u.write(off, *byte);
-            }
+        if let (Some(off), Some(byte)) = (uart_offset(addr), data.first())
+            && let Ok(mut u) = self.uart.lock()
+        {
+            u.write(off, *byte);
         }
     }
 

@@ -47,7 +47,8 @@
 //! choices are listed in the workspace's `DESIGN.md` (section SDEI).
 #![no_std]
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, clippy::doc_markdown)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, clippy::doc_markdown)]
 
 extern crate alloc;
 #[cfg(any(test, feature = "std"))]
@@ -86,3 +87,8 @@ pub use vmm::{IrqOutcome, RaiseError};
 
 #[cfg(test)]
 mod tests;
+
+// The crate's README.md, compiled as a doctest so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -26,7 +26,8 @@
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, clippy::doc_markdown)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, clippy::doc_markdown)]
 
 #[cfg(feature = "std")]
 extern crate std;
@@ -47,3 +48,8 @@ pub use fid::{CallType, Convention, FunctionId, Owner};
 pub use mpidr::Mpidr;
 pub use uid::Uid;
 pub use version::SmcccVersion;
+
+// The crate's README.md, compiled as a doctest so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

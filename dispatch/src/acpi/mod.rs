@@ -531,13 +531,13 @@ impl Hest {
                     length: s.error_block_length,
                 });
             }
-            if let Some(related) = s.related_source_id {
-                if related == id || !sources.iter().any(|o| o.source_id == related) {
-                    return Err(AcpiError::UnknownRelatedSource {
-                        source_id: id,
-                        related,
-                    });
-                }
+            if let Some(related) = s.related_source_id
+                && (related == id || !sources.iter().any(|o| o.source_id == related))
+            {
+                return Err(AcpiError::UnknownRelatedSource {
+                    source_id: id,
+                    related,
+                });
             }
             if s.sdei_event == 0 {
                 return Err(AcpiError::Event0 { source_id: id });

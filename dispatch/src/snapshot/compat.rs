@@ -401,13 +401,13 @@ pub(crate) fn effective_config(
     if pv.enabled && !dest.pvtime.enabled {
         return Err(CompatError::PvTimeOff);
     }
-    if let Some(base) = pv.stolen_time_base {
-        if dest.pvtime.stolen_time_base != Some(base) {
-            return Err(CompatError::StolenTimeTable {
-                snapshot: base,
-                destination: Placement(dest.pvtime.stolen_time_base),
-            });
-        }
+    if let Some(base) = pv.stolen_time_base
+        && dest.pvtime.stolen_time_base != Some(base)
+    {
+        return Err(CompatError::StolenTimeTable {
+            snapshot: base,
+            destination: Placement(dest.pvtime.stolen_time_base),
+        });
     }
     let lpt = match (&pv.lpt, &dest.pvtime.lpt) {
         (None, _) => None,
@@ -472,13 +472,12 @@ pub(crate) fn effective_config(
 pub(crate) fn own_config(abi: &GuestAbi, pv: &PvTimeState) -> VmConfig {
     let mut reserved = Vec::new();
     let n = abi.mpidrs.len() as u64;
-    if let Some(b) = pv.stolen_time_base {
-        if let Some(size) = n
+    if let Some(b) = pv.stolen_time_base
+        && let Some(size) = n
             .checked_mul(64)
             .filter(|s| *s > 0 && b.0.checked_add(*s).is_some())
-        {
-            reserved.push(fwcall_pvtime::MemoryRegion { base: b, size });
-        }
+    {
+        reserved.push(fwcall_pvtime::MemoryRegion { base: b, size });
     }
     if let Some(l) = &pv.lpt {
         let r = fwcall_pvtime::MemoryRegion {

@@ -34,7 +34,7 @@ fn vcpu_thread(sdei: Arc<Sdei>, v: u32, stop: Arc<AtomicBool>, handled: Arc<Atom
     while !stop.load(Ordering::Relaxed) || i < 2000 {
         i += 1;
         call(ids::SDEI_PE_UNMASK, &[]);
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             call(ids::SDEI_EVENT_SIGNAL, &[0, other]);
         }
         while let Some(d) = sdei.take_delivery(me, &now) {

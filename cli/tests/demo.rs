@@ -2,7 +2,7 @@
 //! calls are decoded by name, colour only when asked, and `--record`
 //! writes a trace that replays.
 
-use fwcall_conformance::demo;
+use fwcall_cli::demo;
 use std::process::Command;
 
 fn run(colour: bool) -> (demo::DemoResult, String) {

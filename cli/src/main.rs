@@ -2,7 +2,7 @@
 //! snapshots, print the conformance matrix, and run the demo.
 
 use clap::{Parser, Subcommand};
-use fwcall_conformance::cli::{ReplayArgs, inspect_file, replay_files};
+use fwcall_cli::cli::{ReplayArgs, inspect_file, replay_files};
 use fwcall_conformance::target_fwcall::FwcallTarget;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -105,9 +105,7 @@ fn main() -> ExitCode {
                 &mut out,
             )
         }
-        Command::Demo { record } => {
-            fwcall_conformance::demo::cli(record.as_deref(), colour(), &mut out)
-        }
+        Command::Demo { record } => fwcall_cli::demo::cli(record.as_deref(), colour(), &mut out),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(2))
 }
@@ -117,7 +115,7 @@ static GLOBAL: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INST
 
 /// Runs `fwcall bench`, counting heap allocations with the global allocator.
 fn bench(smoke: bool, out: &mut impl std::io::Write) -> i32 {
-    use fwcall_conformance::bench;
+    use fwcall_cli::bench;
     let opts = if smoke {
         bench::Options::SMOKE
     } else {

@@ -117,7 +117,10 @@ impl<'o> Ui<'o> {
     /// Checks `got == want` and shows both on failure (numbers as a
     /// trace writes them: small ones and error codes in decimal).
     pub fn check_eq(&mut self, what: &str, got: u64, want: u64) {
-        let (g, w) = (crate::recorder::value(got), crate::recorder::value(want));
+        let (g, w) = (
+            fwcall_conformance::recorder::value(got),
+            fwcall_conformance::recorder::value(want),
+        );
         if got == want {
             self.check(true, &format!("{what}: {w}"));
         } else {

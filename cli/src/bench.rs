@@ -46,7 +46,7 @@ impl WordMemory {
         };
         let off = addr.0.checked_sub(self.base).ok_or_else(err)?;
         let end = off.checked_add(len as u64).ok_or_else(err)?;
-        if end > self.words.len() as u64 * 8 || off % 8 != 0 || len % 8 != 0 {
+        if end > self.words.len() as u64 * 8 || off % 8 != 0 || !len.is_multiple_of(8) {
             return Err(err());
         }
         Ok((off / 8) as usize)

@@ -1,8 +1,9 @@
 //! The `fwcall` subcommands, generic over the server so tests can drive
 //! them with a mock.
 
-use crate::engine::{RunOptions, Verdict, replay};
-use crate::target::Target;
+use fwcall_conformance::engine::{RunOptions, Verdict, replay};
+use fwcall_conformance::target::Target;
+use fwcall_conformance::{find_traces, trace_name};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -15,31 +16,6 @@ pub struct ReplayArgs {
     pub save_snapshots: Option<PathBuf>,
     /// Trace files, or directories searched for `*.fwt`.
     pub files: Vec<PathBuf>,
-}
-
-/// The name a trace is reported under: its file stem.
-pub fn trace_name(path: &Path) -> String {
-    path.file_stem().map_or_else(
-        || path.display().to_string(),
-        |s| s.to_string_lossy().into_owned(),
-    )
-}
-
-/// Every `*.fwt` under `dir`, sorted, recursively.
-pub fn find_traces(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            out.extend(find_traces(&p)?);
-        } else if p.extension().is_some_and(|e| e == "fwt") {
-            out.push(p);
-        }
-    }
-    Ok(out)
 }
 
 /// Runs `fwcall replay`: one line per trace, then `N passed, M failed`.
@@ -89,11 +65,11 @@ pub fn replay_files<T: Target>(args: &ReplayArgs, out: &mut dyn Write) -> i32 {
             let _ = writeln!(out, "  {l}");
         }
         let mut code = report.verdict.exit_code();
-        if let Some(dir) = &args.save_snapshots {
-            if let Err(e) = save(dir, &report.snapshots) {
-                let _ = writeln!(out, "FAIL {name}: {e}");
-                code = code.max(1);
-            }
+        if let Some(dir) = &args.save_snapshots
+            && let Err(e) = save(dir, &report.snapshots)
+        {
+            let _ = writeln!(out, "FAIL {name}: {e}");
+            code = code.max(1);
         }
         match &report.verdict {
             Verdict::Pass if code == 0 => {

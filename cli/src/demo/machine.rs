@@ -4,12 +4,12 @@
 
 use super::DemoResult;
 use super::ui::{Style, Ui};
-use crate::decode;
-use crate::memory::SimMemory;
-use crate::recorder::RecordingVm;
-use crate::vcpu::SimVcpu;
 use fwcall::pvtime::lpt::LptRecord;
 use fwcall::{Call, Conduit, FunctionId, Interrupted, Kicks, VcpuIndex, VmConfig, ids};
+use fwcall_conformance::decode;
+use fwcall_conformance::memory::SimMemory;
+use fwcall_conformance::recorder::RecordingVm;
+use fwcall_conformance::vcpu::SimVcpu;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::sync::Arc;
@@ -136,8 +136,8 @@ impl<'o> Machine<'o> {
                 x0 == w,
                 format!(
                     "expected x0 = {}, got {}",
-                    crate::recorder::value(w),
-                    crate::recorder::value(x0)
+                    fwcall_conformance::recorder::value(w),
+                    fwcall_conformance::recorder::value(x0)
                 ),
             )
         });

@@ -5,7 +5,7 @@
 //!
 //! ```
 //! let mut out = Vec::new();
-//! let result = fwcall_conformance::demo::run(&mut out, false, None);
+//! let result = fwcall_cli::demo::run(&mut out, false, None);
 //! assert!(result.failures.is_empty(), "{:?}", result.failures);
 //! assert!(String::from_utf8(out).unwrap().contains("SDEI_EVENT_COMPLETE_AND_RESUME"));
 //! ```
@@ -13,14 +13,14 @@
 mod machine;
 pub mod ui;
 
-use crate::config::MemRegion;
-use crate::memory::SimMemory;
-use crate::recorder::RecordingVm;
 use fwcall::pvtime::lpt::{LptRecord, guest_read_pv};
 use fwcall::{
     EventDecl, EventKind, Gpa, LptConfig, MemoryRegion, Mpidr, Priority, SdeiConfig, Vm, VmConfig,
     ids,
 };
+use fwcall_conformance::config::MemRegion;
+use fwcall_conformance::memory::SimMemory;
+use fwcall_conformance::recorder::RecordingVm;
 use machine::Machine;
 use std::io::Write;
 use std::sync::Arc;
@@ -582,7 +582,7 @@ fn migrate(m: &mut Machine<'_>, source: &VmConfig) {
 }
 
 fn mhz(hz: u32) -> String {
-    if hz % 1_000_000_000 == 0 {
+    if hz.is_multiple_of(1_000_000_000) {
         format!("{} GHz", hz / 1_000_000_000)
     } else {
         format!("{} MHz", f64::from(hz) / 1e6)
@@ -624,7 +624,8 @@ pub fn cli(record: Option<&std::path::Path>, colour: bool, out: &mut dyn Write) 
             files: vec![p.to_path_buf()],
             ..Default::default()
         };
-        let replayed = crate::cli::replay_files::<crate::target_fwcall::FwcallTarget>(&args, out);
+        let replayed =
+            crate::cli::replay_files::<fwcall_conformance::target_fwcall::FwcallTarget>(&args, out);
         code = code.max(i32::from(replayed != 0));
     }
     code
