@@ -58,6 +58,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod args;
 pub mod config;
 pub mod features;
 #[cfg(feature = "kvm")]

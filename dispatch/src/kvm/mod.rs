@@ -78,16 +78,17 @@
 
 pub mod abi;
 mod exit;
+pub mod fake;
+mod features;
 mod filter;
 mod firmware;
 #[cfg(target_arch = "aarch64")]
 mod kvm_fd;
 mod regs;
+mod run;
 
-pub use exit::{
-    Decoded, HypercallExit, KvmVcpu, RegisterError, apply_delivery, apply_reply,
-    argument_registers, decode, kick_targets, read_interrupted,
-};
+pub use exit::{Decoded, HypercallExit, KvmVcpu, RegisterError, apply_reply, decode, kick_targets};
+pub use features::cpu_features;
 pub use filter::{FilterError, FilterPlan, FilterRange};
 pub use firmware::{
     FirmwareError, FirmwareRule, KVM_SMCCC_VERSION, check_firmware_registers, firmware_rules,
@@ -99,6 +100,11 @@ pub use kvm_fd::{
     write_one_reg,
 };
 pub use regs::{Reg, RegisterFile, VcpuRegisters};
+pub use run::{Exit, LoopError, Owed, Prepared, Ready, RunVcpu, Runner, Traffic};
 
+#[cfg(test)]
+mod budget_tests;
+#[cfg(test)]
+mod loop_tests;
 #[cfg(test)]
 mod tests;
