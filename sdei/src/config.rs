@@ -333,8 +333,8 @@ mod tests {
         // One field at a time, at its lowest and highest value; neighbours
         // (AArch32 fields, CSV2_frac, MPAM_frac, SpecSEI, LO) stay clear.
         let cases = [
-            (1u64 << 0, 0u64, CpuFeatures::BTI),
-            (0xf << 0, 0, CpuFeatures::BTI),
+            (1u64, 0u64, CpuFeatures::BTI),
+            (0xf, 0, CpuFeatures::BTI),
             (1 << 4, 0, CpuFeatures::SSBS),
             (2 << 4, 0, CpuFeatures::SSBS),
             (1 << 8, 0, CpuFeatures::MTE),

@@ -208,7 +208,7 @@ pub enum LoopError<E> {
 }
 
 /// The vCPU of one thread, with what it is still owed: the only way to
-/// deliver an SDEI event and to run the guest. See the [module](self).
+/// deliver an SDEI event and to run the guest. See [the run loop](super#the-run-loop).
 #[derive(Debug)]
 pub struct Runner<V> {
     vcpu: V,
