@@ -453,8 +453,8 @@ fn traffic_vm() -> BenchVm {
         s.private_slots = 0;
         s.shared_slots = 0;
     }
-    let mut vm = Vm::new(c, Arc::new(WordMemory::new(PVT_BASE, table + 0x1000)))
-        .expect("traffic VM");
+    let mut vm =
+        Vm::new(c, Arc::new(WordMemory::new(PVT_BASE, table + 0x1000))).expect("traffic VM");
     vm.add_service(EMPTY_FID..=EMPTY_FID, 0, Box::new(Empty))
         .expect("empty service");
     vm.start().expect("start");
@@ -516,10 +516,8 @@ pub fn traffic_rows() -> Vec<Row> {
                 call(&mut regs, ids::SDEI_EVENT_ENABLE, &[e]);
                 call(&mut regs, ids::SDEI_PE_UNMASK, &[]);
                 let _ = vm.raise(NORMAL_EVENT, Some(VcpuIndex(0)));
-                let mut runner = fwcall::kvm::Runner::new(fwcall::kvm::fake::FakeVcpu::new(
-                    regs,
-                    [],
-                ));
+                let mut runner =
+                    fwcall::kvm::Runner::new(fwcall::kvm::fake::FakeVcpu::new(regs, []));
                 let ready = runner
                     .prepare(&me)
                     .and_then(|p| p.deliver(|| 0))
@@ -572,7 +570,13 @@ pub fn traffic_rows() -> Vec<Row> {
         flags: 0,
     };
     me.serve(exit, &mut regs).expect("serve");
-    push("VMM service, 0 arguments declared".into(), regs.reads, regs.writes, 0, 1);
+    push(
+        "VMM service, 0 arguments declared".into(),
+        regs.reads,
+        regs.writes,
+        0,
+        1,
+    );
     rows
 }
 

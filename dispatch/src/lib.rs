@@ -58,8 +58,14 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "acpi")]
+pub mod acpi;
 mod args;
 pub mod config;
+#[cfg(any(feature = "fdt", feature = "acpi"))]
+mod describe;
+#[cfg(feature = "fdt")]
+pub mod fdt;
 pub mod features;
 #[cfg(feature = "kvm")]
 pub mod kvm;
