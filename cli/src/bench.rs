@@ -87,6 +87,9 @@ impl Service for Empty {
     fn name(&self) -> &str {
         "empty"
     }
+    fn argument_registers(&self, _fid: fwcall::FunctionId) -> u8 {
+        0
+    }
     fn call(&self, _vcpu: VcpuIndex, _call: &Call) -> Outcome {
         Outcome::reply(Reply::x0(0))
     }
@@ -417,9 +420,163 @@ pub fn run(opts: Options, allocs: AllocCounter<'_>) -> Vec<Row> {
     }
     drop(ops);
 
+    rows.extend(traffic_rows());
     rows.extend(snapshot_rows(opts));
     rows.push(scaling_row(opts));
     rows.push(threads_row(opts));
+    rows
+}
+
+/// A VM that serves every function of the budget tables: the bench VM's
+/// configuration under KVM's SMCCC version (what the adapter sees), plus
+/// a shared event, LPT and the SMCCC 1.2 calls' configuration where the
+/// version allows them.
+fn traffic_vm() -> BenchVm {
+    let (mut c, table) = config(2);
+    c.smccc_version = fwcall::kvm::KVM_SMCCC_VERSION;
+    c.workarounds.wa1 = fwcall::smccc::WorkaroundLevel::Avail;
+    c.workarounds.wa2 = fwcall::smccc::Workaround2Level::Avail;
+    c.workarounds.wa3 = fwcall::smccc::WorkaroundLevel::Avail;
+    let lpt_ipa = PVT_BASE + table;
+    c.reserved[0].size = table + 0x1000;
+    c.pvtime.lpt = Some(fwcall::LptConfig {
+        ipa: Gpa(lpt_ipa),
+        pv_hz: 1_000_000_000,
+    });
+    if let Some(s) = c.sdei.as_mut() {
+        s.events.push(EventDecl {
+            number: SHARED_EVENT,
+            kind: EventKind::Shared,
+            priority: Priority::Normal,
+        });
+        // Under KVM: no binding slots (the in-kernel vGIC owns interrupts).
+        s.private_slots = 0;
+        s.shared_slots = 0;
+    }
+    let mut vm =
+        Vm::new(c, Arc::new(WordMemory::new(PVT_BASE, table + 0x1000))).expect("traffic VM");
+    vm.add_service(EMPTY_FID..=EMPTY_FID, 0, Box::new(Empty))
+        .expect("empty service");
+    vm.start().expect("start");
+    vm
+}
+
+const SHARED_EVENT: u32 = 0x300;
+
+/// The KVM adapter's register traffic for one served call of each
+/// function in `fwcall::smccc::budget`, through a counting register file,
+/// against the function's row: the budget is the table, and a row whose
+/// count exceeds it is a miss. Deterministic, so it holds in `--smoke` too.
+pub fn traffic_rows() -> Vec<Row> {
+    use fwcall::kvm::{HypercallExit, KvmVcpu, RegisterFile};
+    use fwcall::smccc::budget;
+
+    let mut rows = Vec::new();
+    let mut push = |name: String, reads: u32, writes: u32, args: u8, max_writes: u8| {
+        let holds = reads <= u32::from(args) && writes <= u32::from(max_writes);
+        rows.push(Row {
+            name: format!("regs: {name} ({reads} get + {writes} set)"),
+            value: f64::from(reads + writes),
+            unit: "regs",
+            ratio: None,
+            allocs: None,
+            budget: format!("<= {args} get + {max_writes} set"),
+            holds,
+        });
+    };
+    let e = u64::from(NORMAL_EVENT);
+    for (_, table) in budget::TABLES {
+        for row in *table {
+            let vm = traffic_vm();
+            if vm.argument_registers(row.fid) == 0 && row.args > 0 {
+                continue; // not served under KVM's SMCCC version (SOC_ID)
+            }
+            let me = KvmVcpu::new(&vm, VcpuIndex(0)).expect("vcpu");
+            let mut regs = RegisterFile {
+                pc: 0xffff_8000_0800_0000,
+                pstate: 0x3c5,
+                ..Default::default()
+            };
+            let hvc = |fid: fwcall::FunctionId| HypercallExit {
+                nr: u64::from(fid.raw()),
+                flags: 0,
+            };
+            let call = |regs: &mut RegisterFile, fid, args: &[u64]| {
+                regs.x[1..=args.len()].copy_from_slice(args);
+                me.serve(hvc(fid), regs).expect("serve");
+            };
+            // A handler running, for the calls made from inside one.
+            if matches!(
+                row.fid,
+                ids::SDEI_EVENT_CONTEXT
+                    | ids::SDEI_EVENT_COMPLETE
+                    | ids::SDEI_EVENT_COMPLETE_AND_RESUME
+            ) {
+                call(&mut regs, ids::SDEI_EVENT_REGISTER, &[e, ENTRY, 1, 0, 0]);
+                call(&mut regs, ids::SDEI_EVENT_ENABLE, &[e]);
+                call(&mut regs, ids::SDEI_PE_UNMASK, &[]);
+                let _ = vm.raise(NORMAL_EVENT, Some(VcpuIndex(0)));
+                let mut runner =
+                    fwcall::kvm::Runner::new(fwcall::kvm::fake::FakeVcpu::new(regs, []));
+                let ready = runner
+                    .prepare(&me)
+                    .and_then(|p| p.deliver(|| 0))
+                    .expect("delivery");
+                let delivered = ready.delivery().is_some();
+                let _ = ready.run();
+                regs = runner.vcpu().regs;
+                if row.fid == ids::SDEI_EVENT_CONTEXT {
+                    let t = runner.traffic();
+                    debug_assert!(delivered);
+                    push(
+                        "SDEI handler entry (delivery)".into(),
+                        t.delivery_reads as u32,
+                        t.delivery_writes as u32,
+                        budget::DELIVERY_READS,
+                        budget::DELIVERY_WRITES,
+                    );
+                }
+            }
+            if row.fid == ids::SDEI_EVENT_ROUTING_SET {
+                call(
+                    &mut regs,
+                    ids::SDEI_EVENT_REGISTER,
+                    &[u64::from(SHARED_EVENT), ENTRY, 1, 0, 0],
+                );
+            }
+            let args: &[u64] = match row.fid {
+                ids::SDEI_EVENT_ROUTING_SET => &[u64::from(SHARED_EVENT), 0, 0],
+                ids::SDEI_EVENT_COMPLETE_AND_RESUME => &[ENTRY + 0x280],
+                ids::SDEI_EVENT_SIGNAL => &[0, 0x8000_0000],
+                _ => &[e, ENTRY, 0, 0, 0],
+            };
+            let (r0, w0) = (regs.reads, regs.writes);
+            call(&mut regs, row.fid, args);
+            push(
+                ids::name(row.fid).unwrap_or("?").into(),
+                regs.reads - r0,
+                regs.writes - w0,
+                row.args,
+                row.writes,
+            );
+        }
+    }
+    // A VMM service declares its own arguments (the empty one: none).
+    let vm = traffic_vm();
+    let me = KvmVcpu::new(&vm, VcpuIndex(0)).expect("vcpu");
+    let mut regs = RegisterFile::default();
+    let exit = HypercallExit {
+        nr: u64::from(EMPTY_FID),
+        flags: 0,
+    };
+    me.serve(exit, &mut regs).expect("serve");
+    push(
+        "VMM service, 0 arguments declared".into(),
+        regs.reads,
+        regs.writes,
+        0,
+        1,
+    );
     rows
 }
 
@@ -565,6 +722,7 @@ pub fn render(rows: &[Row]) -> String {
     for r in rows {
         let value = match r.unit {
             "x" => format!("{:.2}x", r.value),
+            "regs" => format!("{} regs", r.value as u64),
             u => format!("{:.1} {u}", r.value),
         };
         let ratio = r.ratio.map(|x| format!("{x:.2}")).unwrap_or_default();

@@ -61,6 +61,7 @@ extern crate std;
 
 #[cfg(feature = "acpi")]
 pub mod acpi;
+mod args;
 pub mod config;
 #[cfg(any(feature = "fdt", feature = "acpi"))]
 mod describe;

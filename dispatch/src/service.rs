@@ -23,6 +23,8 @@ use fwcall_smccc::{Call, FunctionId, Outcome, VcpuIndex};
 ///     fn call(&self, _vcpu: VcpuIndex, _call: &Call) -> Outcome {
 ///         Outcome::reply(Reply::x0(4))
 ///     }
+///     // It looks at no argument: a KVM exit costs no register read.
+///     fn argument_registers(&self, _fid: FunctionId) -> u8 { 0 }
 /// }
 /// ```
 pub trait Service: Send + Sync + core::fmt::Debug {
@@ -31,6 +33,16 @@ pub trait Service: Send + Sync + core::fmt::Debug {
 
     /// Serves one call on `vcpu`.
     fn call(&self, vcpu: VcpuIndex, call: &Call) -> Outcome;
+
+    /// How many argument registers (`X1..Xn`) the call `fid` reads. Under
+    /// KVM each one is a `KVM_GET_ONE_REG` ioctl on the exit path, so
+    /// declare exactly what [`Service::call`] looks at: registers past the
+    /// count reach it as 0. The default reads all of them (`X1..X17`, or
+    /// `X1..X7` under SMCCC 1.1): always correct, never cheap.
+    fn argument_registers(&self, fid: FunctionId) -> u8 {
+        let _ = fid;
+        17
+    }
 
     /// What `SMCCC_ARCH_FEATURES(fid)` answers for an ID in this service's
     /// range: by default 0 (implemented) for every ID in the range. Return

@@ -20,13 +20,13 @@ use crate::features::{
 use crate::service::{Registered, Service, ServiceError, check_range};
 
 /// Function numbers of the general queries every owner may answer.
-const QUERY_CALL_COUNT: u16 = 0xFF00;
-const QUERY_CALL_UID: u16 = 0xFF01;
-const QUERY_REVISION: u16 = 0xFF03;
+pub(crate) const QUERY_CALL_COUNT: u16 = 0xFF00;
+pub(crate) const QUERY_CALL_UID: u16 = 0xFF01;
+pub(crate) const QUERY_REVISION: u16 = 0xFF03;
 
 /// The first and last function numbers of SDEI within OEN 4.
-const SDEI_FIRST: u16 = 0x20;
-const SDEI_LAST: u16 = 0x3F;
+pub(crate) const SDEI_FIRST: u16 = 0x20;
+pub(crate) const SDEI_LAST: u16 = 0x3F;
 
 /// One VM's firmware-call server.
 ///
@@ -50,6 +50,9 @@ pub struct Vm<M> {
     pub(crate) pvtime: PvTime,
     pub(crate) services: Vec<Registered>,
     pub(crate) mem: M,
+    /// Whether the VMM installed an [`InterruptHook`]: without one, no
+    /// bound interrupt can ever reach SDEI.
+    pub(crate) hooked: bool,
 }
 
 impl<M> core::fmt::Debug for Vm<M> {
@@ -105,6 +108,7 @@ impl<M: GuestMemoryAccess> Vm<M> {
             services: Vec::new(),
             mem,
             config,
+            hooked: false,
         }
     }
 
@@ -147,12 +151,18 @@ impl<M: GuestMemoryAccess> Vm<M> {
     /// Installs the hook SDEI calls when a guest interrupt becomes an SDEI
     /// trigger (a bound event is registered) and when it is given back.
     pub fn set_interrupt_hook(&mut self, hook: Box<dyn InterruptHook>) {
+        self.hooked = true;
         if let Some(s) = self.sdei.as_mut() {
             s.set_interrupt_hook(hook);
             // A restored VM may hold bindings: divert their interrupts
             // again (nothing is bound on a fresh VM, so nothing happens).
             s.replay_diversions();
         }
+    }
+
+    /// Whether an [`InterruptHook`] is installed ([`Vm::set_interrupt_hook`]).
+    pub fn has_interrupt_hook(&self) -> bool {
+        self.hooked
     }
 
     /// Vendor feature bits in force that no added service backs: after a
@@ -180,11 +190,18 @@ impl<M: GuestMemoryAccess> Vm<M> {
         self.features.supported()
     }
 
-    /// Prepares guest-visible state before any vCPU runs: publishes the LPT
-    /// structure when LPT is configured. Call it once after [`Vm::new`] and
-    /// once after a restore, before the first `KVM_RUN` (or equivalent).
+    /// Prepares guest-visible state before any vCPU runs: rewrites the
+    /// stolen-time records the guest enabled and publishes the LPT
+    /// structure, each only when the feature words switch it on. Call it
+    /// once after [`Vm::new`] and once after a restore, after writing the
+    /// feature words and before the first `KVM_RUN` (or equivalent).
     pub fn start(&self) -> Result<(), MemoryError> {
-        self.pvtime.start(&self.mem)
+        let on = self.features.std_hyp();
+        if !on.contains(StdHypFeatures::PV_TIME) {
+            return Ok(());
+        }
+        self.pvtime
+            .start_with(&self.mem, on.contains(StdHypFeatures::PV_TIME_LPT))
     }
 
     /// The handle for one vCPU.
@@ -266,7 +283,15 @@ impl<M: GuestMemoryAccess> Vm<M> {
                 if served { SUCCESS } else { NOT_SUPPORTED }
             }
             Owner::StandardHypervisor => {
-                if !self.features.std_hyp().contains(StdHypFeatures::PV_TIME) {
+                let on = self.features.std_hyp();
+                if !on.contains(StdHypFeatures::PV_TIME) {
+                    return NOT_SUPPORTED;
+                }
+                if is_general_query(fid) {
+                    // Served whenever OEN 5 is: the same condition as the call.
+                    return SUCCESS;
+                }
+                if fid == ids::PV_TIME_LPT && !on.contains(StdHypFeatures::PV_TIME_LPT) {
                     return NOT_SUPPORTED;
                 }
                 self.pvtime.arch_features(fid)
@@ -279,7 +304,7 @@ impl<M: GuestMemoryAccess> Vm<M> {
     }
 
     #[inline]
-    fn service_for(&self, fid: FunctionId) -> Option<&Registered> {
+    pub(crate) fn service_for(&self, fid: FunctionId) -> Option<&Registered> {
         let vendor = self.features.word(FeatureRegister::VendorHyp);
         self.services
             .iter()
@@ -330,15 +355,19 @@ impl<M: GuestMemoryAccess> Vm<M> {
         if fid == ids::PV_TIME_LPT && !on.contains(StdHypFeatures::PV_TIME_LPT) {
             return Outcome::not_supported();
         }
-        if fid.convention() == Convention::Smc32 {
+        if is_general_query(fid) {
             match fid.number() {
                 QUERY_CALL_COUNT => {
-                    return Outcome::reply(Reply::x0(self.pvtime.functions_served() as u64));
+                    // The functions the words switch on: FEATURES and ST,
+                    // and LPT when its bit is set (the bit exists only when
+                    // LPT is configured).
+                    let lpt = on.contains(StdHypFeatures::PV_TIME_LPT);
+                    return Outcome::reply(Reply::x0(2 + u64::from(lpt)));
                 }
                 QUERY_CALL_UID => return Outcome::reply(Uid::FWCALL_STD_HYP.reply()),
-                // Revision 1.0 of fwcall's OEN 5 implementation.
-                QUERY_REVISION => return Outcome::reply(Reply::x0_3([1, 0, 0, 0])),
-                _ => {}
+                // Revision 1.0 of fwcall's OEN 5 implementation: major in
+                // W0, minor in W1, nothing else written.
+                _ => return Outcome::reply(Reply::x0_1([1, 0])),
             }
         }
         if fid == ids::PV_TIME_FEATURES
@@ -352,6 +381,17 @@ impl<M: GuestMemoryAccess> Vm<M> {
             None => Outcome::not_supported(),
         }
     }
+}
+
+/// Whether `fid` is one of the general queries fwcall answers for OEN 5
+/// (Call Count, Call UID, Revision; SMC32 only, as SMCCC defines them).
+#[inline]
+fn is_general_query(fid: FunctionId) -> bool {
+    fid.convention() == Convention::Smc32
+        && matches!(
+            fid.number(),
+            QUERY_CALL_COUNT | QUERY_CALL_UID | QUERY_REVISION
+        )
 }
 
 /// The handle one vCPU thread uses: cheap to create, borrows the [`Vm`].

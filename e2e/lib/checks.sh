@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# The five checks of issue 7, read from one normalized transcript: the L1
+# The checks (issue 7's five and issue 13's register traffic), read from one normalized transcript: the L1
 # console, which carries the VMM's output, which carries the L2 console.
 # Guest lines start with E2E-, the VMM's with fwcall- (VMM-INTERFACE.md).
 # Each check prints one PASS/FAIL line; the caller counts them.
@@ -240,6 +240,40 @@ check_snapshot() {
   verdict "$ok" snapshot "$detail"
 }
 
+# Check 6: the KVM adapter's register traffic. Every forwarded call is
+# served within its register budget (the argument registers the function
+# takes plus the registers its reply may write), and the line reports the
+# average KVM_GET_ONE_REG/KVM_SET_ONE_REG per served call and the total.
+check_register_traffic() {
+  local r served deliveries get set regs cr cw budget runs per_call total
+  r=$(first '^fwcall-report ')
+  served=$(field "$r" served)
+  deliveries=$(field "$r" deliveries)
+  get=$(field "$r" get_one_reg)
+  set=$(field "$r" set_one_reg)
+  regs=$(field "$r" call_regs)
+  budget=$(field "$r" call_budget)
+  runs=$(field "$r" completion_runs)
+  if [ -z "$served" ] || [ -z "$get" ] || [ -z "$set" ] || [ -z "$regs" ] || [ -z "$budget" ]; then
+    verdict 0 register-traffic "the VMM's report has no register counts: '$r'"
+    return
+  fi
+  if [ "$served" -eq 0 ]; then
+    verdict 0 register-traffic "no call was served, so nothing was measured"
+    return
+  fi
+  cr=${regs%/*}
+  cw=${regs#*/}
+  total=$((get + set))
+  per_call=$(awk -v a="$((cr + cw))" -v n="$served" 'BEGIN { printf "%.2f", a / n }')
+  local detail="$served calls served with $cr GET_ONE_REG + $cw SET_ONE_REG ($per_call per call, budget $(awk -v a="$budget" -v n="$served" 'BEGIN { printf "%.2f", a / n }')); $deliveries deliveries; total $get GET_ONE_REG + $set SET_ONE_REG = $total ($(awk -v a="$total" -v n="$served" 'BEGIN { printf "%.2f", a / n }') per served call); ${runs:-0} completion runs"
+  if [ $((cr + cw)) -gt "$budget" ]; then
+    verdict 0 register-traffic "over budget: $detail"
+  else
+    verdict 1 register-traffic "$detail"
+  fi
+}
+
 # run_checks NORMALIZED_LOG (a check that trips over a missing line fails
 # itself, never the run: errexit is off in here)
 run_checks() {
@@ -250,5 +284,6 @@ run_checks() {
   check_sdei_delivery
   check_hotplug_shutdown
   check_snapshot
+  check_register_traffic
   set -e
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Self-test of the transcript checks, without QEMU: a transcript where every
-# check holds, and one where three fail (steal off by more than a tick, a
-# COMPLETE missing on the VMM's side, an SDEI call answered with an error).
+# check holds, and one where four fail (steal off by more than a tick, a
+# COMPLETE missing on the VMM's side, an SDEI call answered with an error,
+# calls served over their register budget).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=SCRIPTDIR/../lib/checks.sh
@@ -28,6 +29,6 @@ expect() { # expect FIXTURE PASSED FAILED FAILING-CHECKS...
   echo "PASS checks-selftest $fixture"
 }
 
-expect passing.transcript 5 0
-expect failing.transcript 2 3 pv-steal sdei-delivery hotplug-shutdown
+expect passing.transcript 6 0
+expect failing.transcript 2 4 pv-steal sdei-delivery hotplug-shutdown register-traffic
 [ "$bad" -eq 0 ]

@@ -316,6 +316,17 @@ impl PvTime {
     /// publishes this host's coefficients with the sequence number raised
     /// by 2.
     pub fn start<M: GuestMemoryAccess + ?Sized>(&self, mem: &M) -> Result<(), MemoryError> {
+        self.start_with(mem, true)
+    }
+
+    /// [`PvTime::start`], publishing the LPT structure only when `lpt` is
+    /// true: a VM whose guest ABI switches LPT off writes nothing for it
+    /// (and `PV_TIME_LPT` then answers -1 for this run).
+    pub fn start_with<M: GuestMemoryAccess + ?Sized>(
+        &self,
+        mem: &M,
+        lpt: bool,
+    ) -> Result<(), MemoryError> {
         if !self.enabled {
             return Ok(());
         }
@@ -327,7 +338,7 @@ impl PvTime {
                 }
             }
         }
-        if let Some(l) = &self.lpt {
+        if let Some(l) = self.lpt.as_ref().filter(|_| lpt) {
             let seq = l.sequence.load(Ordering::Acquire).wrapping_add(2) & !1;
             let rec = LptRecord::new(seq, self.native_hz, l.config.pv_hz, &l.coefficients);
             rec.publish(mem, l.config.ipa)?;

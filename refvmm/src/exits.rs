@@ -1,94 +1,108 @@
-//! What a vCPU thread does with each exit, written against fwcall's
-//! register trait so the same code runs on KVM and, in tests, on a plain
-//! register file.
+//! What a vCPU thread does around the run loop, on any host: statistics
+//! and logs of served calls and deliveries, the MMIO devices, and the
+//! stolen-time source. The loop itself is in `vcpu.rs` (and, word for
+//! word, in fwcall's `examples/kvm_run_loop.rs` on a fake vCPU).
 
 use std::io::Write;
 use std::sync::Mutex;
 
-use fwcall::kvm::{HypercallExit, KvmVcpu, RegisterError, VcpuRegisters};
-use fwcall::{GuestMemoryAccess, Kicks};
+use fwcall::kvm::{HypercallExit, KvmVcpu};
+use fwcall::pvtime::schedstat::RunDelay;
+use fwcall::{Delivery, GuestMemoryAccess, Outcome};
 
 use crate::layout::{UART_BASE, UART_SIZE};
 use crate::stats::Stats;
 use crate::uart::Uart;
 
-/// The exit handling of one vCPU.
-#[derive(Debug)]
-pub struct VcpuExits<'a, M> {
-    me: KvmVcpu<'a, M>,
-    stats: &'a Stats,
+/// Counts and logs a served call (`fwcall-report`, `fwcall-sdei-error`,
+/// `fwcall-steal`).
+pub fn served<M: GuestMemoryAccess>(
+    stats: &Stats,
+    me: &KvmVcpu<'_, M>,
+    exit: HypercallExit,
+    out: &Outcome,
+) {
+    stats.call(exit.fid());
+    if let fwcall::Reply::Return { regs: r, .. } = &out.reply {
+        log_result(stats, me, exit.fid(), r[0]);
+    }
 }
 
-impl<'a, M: GuestMemoryAccess> VcpuExits<'a, M> {
-    /// Exit handling for the vCPU `me` adapts.
-    pub fn new(me: KvmVcpu<'a, M>, stats: &'a Stats) -> Self {
-        VcpuExits { me, stats }
-    }
+/// Counts an SDEI handler entry.
+pub fn delivered(stats: &Stats, d: &Delivery) {
+    stats.delivered(d.event);
+}
 
-    /// The adapter.
-    pub fn vcpu(&self) -> &KvmVcpu<'a, M> {
-        &self.me
+/// Logs what the end-to-end checks read: every SDEI call answered with an
+/// error code, and each vCPU's stolen time when its guest asks for the
+/// record. Each line is one write, so guest console output cannot land
+/// inside it.
+fn log_result<M: GuestMemoryAccess>(
+    stats: &Stats,
+    me: &KvmVcpu<'_, M>,
+    fid: fwcall::FunctionId,
+    x0: u64,
+) {
+    use fwcall::ids;
+    let fid = fid.without_sve_hint();
+    let sdei = ids::SDEI_RANGE_START.raw()..ids::SDEI_RANGE_START.raw() + ids::SDEI_RANGE_LEN;
+    let in_sdei = sdei.contains(&fid.raw()) || sdei.contains(&fid.alias().raw());
+    // EVENT_CONTEXT returns a saved register (kernel addresses look
+    // negative), not a status.
+    let status = fid != ids::SDEI_EVENT_CONTEXT && fid != ids::SDEI_EVENT_CONTEXT.alias();
+    if in_sdei && status && fwcall::sdei::SdeiError::try_from(x0).is_ok() {
+        stats.sdei_error();
+        let line = format!(
+            "fwcall-sdei-error vcpu={} call={} result={}\n",
+            me.index().0,
+            fid,
+            x0 as i64
+        );
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }
-
-    /// `KVM_EXIT_HYPERCALL`: every forwarded call goes to fwcall. Returns
-    /// the other vCPUs to kick.
-    pub fn hypercall<R: VcpuRegisters>(
-        &self,
-        exit: HypercallExit,
-        regs: &mut R,
-    ) -> Result<Kicks, RegisterError<R::Error>> {
-        self.stats.call(exit.fid());
-        let out = self.me.serve(exit, regs)?;
-        if let fwcall::Reply::Return { regs: r, .. } = &out.reply {
-            self.log_result(exit.fid(), r[0]);
-        }
-        Ok(out.kicks)
+    if fid == ids::PV_TIME_ST {
+        let line = format!(
+            "fwcall-steal vcpu={} stolen-ns={}\n",
+            me.index().0,
+            me.vcpu().stolen_ns()
+        );
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }
+}
 
-    /// Logs what the end-to-end checks read: every SDEI call answered with
-    /// an error code, and each vCPU's stolen time when its guest asks for
-    /// the record. Each line is one write, so guest console output cannot
-    /// land inside it.
-    fn log_result(&self, fid: fwcall::FunctionId, x0: u64) {
-        use fwcall::ids;
-        let fid = fid.without_sve_hint();
-        let sdei = ids::SDEI_RANGE_START.raw()..ids::SDEI_RANGE_START.raw() + ids::SDEI_RANGE_LEN;
-        let in_sdei = sdei.contains(&fid.raw()) || sdei.contains(&fid.alias().raw());
-        // EVENT_CONTEXT returns a saved register (kernel addresses look
-        // negative), not a status.
-        let status = fid != ids::SDEI_EVENT_CONTEXT && fid != ids::SDEI_EVENT_CONTEXT.alias();
-        if in_sdei && status && fwcall::sdei::SdeiError::try_from(x0).is_ok() {
-            self.stats.sdei_error();
-            let line = format!(
-                "fwcall-sdei-error vcpu={} call={} result={}\n",
-                self.me.index().0,
-                fid,
-                x0 as i64
-            );
-            let _ = std::io::stderr().write_all(line.as_bytes());
-        }
-        if fid == ids::PV_TIME_ST {
-            let line = format!(
-                "fwcall-steal vcpu={} stolen-ns={}\n",
-                self.me.index().0,
-                self.me.vcpu().stolen_ns()
-            );
-            let _ = std::io::stderr().write_all(line.as_bytes());
-        }
-    }
+/// The stolen-time source of one vCPU thread: its schedstat run delay,
+/// read with one `pread` per round (see `fwcall::pvtime::schedstat`). A
+/// host without scheduler statistics gives 0, said once.
+#[derive(Debug)]
+pub struct Steal {
+    reader: Option<RunDelay>,
+}
 
-    /// Before each `KVM_RUN`: enter a pending SDEI handler, if any.
-    /// Returns the vCPUs to kick.
-    pub fn before_run<R: VcpuRegisters>(
-        &self,
-        regs: &mut R,
-    ) -> Result<Kicks, RegisterError<R::Error>> {
-        match self.me.deliver_pending(regs)? {
-            Some(d) => {
-                self.stats.delivered(d.event);
-                Ok(d.kicks)
+impl Steal {
+    /// Opens the calling thread's statistics: call it on the vCPU thread.
+    pub fn for_this_thread() -> Self {
+        let reader = match RunDelay::open() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("fwcall-refvmm: no stolen time on this thread: {e}");
+                None
             }
-            None => Ok(Kicks::none()),
+        };
+        Steal { reader }
+    }
+
+    /// The run delay since the last call, in ns.
+    pub fn take_ns(&mut self) -> u64 {
+        let Some(r) = self.reader.as_mut() else {
+            return 0;
+        };
+        match r.take_ns() {
+            Ok(ns) => ns,
+            Err(e) => {
+                eprintln!("fwcall-refvmm: stolen time off: {e}");
+                self.reader = None;
+                0
+            }
         }
     }
 }

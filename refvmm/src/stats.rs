@@ -1,11 +1,13 @@
 //! Counts for the final report: calls served per function, events
-//! delivered, kicks, stolen time per vCPU.
+//! delivered, kicks, stolen time per vCPU, and the register traffic of
+//! the KVM adapter.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use fwcall::kvm::Traffic;
 use fwcall::{FunctionId, ids};
 
 /// Shared by every vCPU thread. The maps take a lock, which is fine in a
@@ -17,6 +19,7 @@ pub struct Stats {
     kicks: AtomicU64,
     raised: AtomicU64,
     sdei_errors: AtomicU64,
+    traffic: Mutex<Traffic>,
 }
 
 impl Stats {
@@ -37,6 +40,18 @@ impl Stats {
     /// One SDEI call answered with an error.
     pub fn sdei_error(&self) {
         self.sdei_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds one vCPU thread's register traffic (at the thread's end).
+    pub fn traffic(&self, t: Traffic) {
+        if let Ok(mut sum) = self.traffic.lock() {
+            *sum = *sum + t;
+        }
+    }
+
+    /// The register traffic of every vCPU thread that ended.
+    pub fn total_traffic(&self) -> Traffic {
+        self.traffic.lock().map(|t| *t).unwrap_or_default()
     }
 
     /// `n` kicks sent.
@@ -66,7 +81,12 @@ impl Stats {
     }
 
     /// The one-line report: `fwcall-report calls=NAME:N,... events=EV:N,...
-    /// raised=N kicks=N stolen_ns=N,N,...`.
+    /// raised=N kicks=N sdei_errors=N stolen_ns=N,N,... served=N
+    /// deliveries=N get_one_reg=N set_one_reg=N call_regs=GET/SET
+    /// call_budget=N completion_runs=N` (register counts over every vCPU:
+    /// `get_one_reg`/`set_one_reg` are all of fwcall's `KVM_GET_ONE_REG` and
+    /// `KVM_SET_ONE_REG`, `call_regs` the part spent serving calls, whose
+    /// register budget is `call_budget`).
     pub fn report(&self, stolen_ns: &[u64]) -> String {
         let mut s = String::from("fwcall-report calls=");
         if let Ok(m) = self.calls.lock() {
@@ -85,13 +105,22 @@ impl Stats {
             s.push_str(&parts.join(","));
         }
         let stolen: Vec<String> = stolen_ns.iter().map(u64::to_string).collect();
+        let t = self.total_traffic();
         let _ = write!(
             s,
-            " raised={} kicks={} sdei_errors={} stolen_ns={}",
+            " raised={} kicks={} sdei_errors={} stolen_ns={} served={} deliveries={} get_one_reg={} set_one_reg={} call_regs={}/{} call_budget={} completion_runs={}",
             self.raised.load(Ordering::Relaxed),
             self.kicks.load(Ordering::Relaxed),
             self.sdei_errors.load(Ordering::Relaxed),
-            stolen.join(",")
+            stolen.join(","),
+            t.calls,
+            t.deliveries,
+            t.reads(),
+            t.writes(),
+            t.call_reads,
+            t.call_writes,
+            t.call_budget,
+            t.completion_runs,
         );
         s
     }

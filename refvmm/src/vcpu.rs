@@ -1,14 +1,19 @@
 //! One vCPU thread: the run loop.
+//!
+//! The loop in `run_until_pause` is fwcall's documented loop, word for word
+//! (fwcall's `examples/kvm_run_loop.rs` runs it on a fake vCPU, the README
+//! shows it; `tests/documented_loop.rs` keeps the three the same).
 
 use std::fmt;
+use std::sync::atomic::Ordering;
 
-use fwcall::VcpuIndex;
-use fwcall::kvm::{HypercallExit, KvmVcpu};
-use fwcall::pvtime::schedstat::RunDelayTracker;
+use fwcall::kvm::{Exit, HypercallExit, KvmVcpu, Runner};
+use fwcall::{Delivery, Outcome, VcpuIndex};
 use kvm_bindings::{KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
-use kvm_ioctls::{VcpuExit, VcpuFd};
+use kvm_ioctls::VcpuFd;
 
-use crate::exits::VcpuExits;
+use crate::exits::{self, Steal};
+use crate::firmware::FwMemory;
 use crate::kick;
 use crate::vmm::{Machine, VmmError, ctx};
 
@@ -33,25 +38,48 @@ impl fmt::Display for End {
     }
 }
 
+/// Why `run_until_pause` returned.
 enum Step {
     End(End),
     Pause,
 }
 
-/// What an exit asks for, copied out of `kvm_run` so the `VcpuFd` is free
-/// again for register access.
-enum Exit {
-    Hypercall(HypercallExit),
-    Mmio,
-    Handled,
-    Interrupted,
-    System(u32),
+fn end_of(kind: u32) -> Result<End, VmmError> {
+    match kind {
+        KVM_SYSTEM_EVENT_SHUTDOWN => Ok(End::PowerOff),
+        KVM_SYSTEM_EVENT_RESET => Ok(End::Reset),
+        other => Err(VmmError(format!("system event {other}"))),
+    }
+}
+
+impl Machine {
+    /// Checked after `immediate_exit` was cleared: a stop or pause
+    /// requested later still stops the next `KVM_RUN` (its kick sets it).
+    fn stop_or_pause(&self) -> Option<Step> {
+        if self.stop.load(Ordering::Acquire) {
+            return Some(Step::End(End::Stopped));
+        }
+        self.gate.requested().then_some(Step::Pause)
+    }
+
+    fn delivered(&self, me: &KvmVcpu<'_, FwMemory>, d: &Delivery) {
+        exits::delivered(&self.stats, d);
+        self.kick_for(&d.kicks, Some(me.index()));
+    }
+
+    fn served(&self, me: &KvmVcpu<'_, FwMemory>, h: HypercallExit, out: &Outcome) {
+        exits::served(&self.stats, me, h, out);
+        self.kick_for(&out.kicks, Some(me.index()));
+    }
 }
 
 /// Runs vCPU `index` until the VM stops.
 pub fn run(m: &Machine, index: VcpuIndex, mut fd: VcpuFd) -> Result<End, VmmError> {
     kick::arm(&mut fd);
-    let mut steal = RunDelayTracker::new();
+    // The runner owns the vCPU from here: only it runs it, and it remembers
+    // what KVM still owes it across pauses and server swaps.
+    let mut runner = Runner::new(fd);
+    let mut steal = Steal::for_this_thread();
     let result = loop {
         // Each round uses the fwcall instance in force; a snapshot cycle
         // replaces it while this thread is parked holding no reference.
@@ -60,9 +88,9 @@ pub fn run(m: &Machine, index: VcpuIndex, mut fd: VcpuFd) -> Result<End, VmmErro
             Ok(me) => me,
             Err(e) => break Err(VmmError(e.to_string())),
         };
-        let step = run_until_pause(m, &VcpuExits::new(me, &m.stats), &mut fd, &mut steal);
-        match step {
+        match run_until_pause(m, &me, &mut runner, &mut steal) {
             Ok(Step::Pause) => {
+                drop(me);
                 drop(vm);
                 m.gate.park();
             }
@@ -70,78 +98,46 @@ pub fn run(m: &Machine, index: VcpuIndex, mut fd: VcpuFd) -> Result<End, VmmErro
             Err(e) => break Err(e),
         }
     };
+    m.stats.traffic(runner.traffic());
     kick::disarm();
+    drop(runner);
     result
 }
 
 fn run_until_pause(
     m: &Machine,
-    exits: &VcpuExits<'_, crate::firmware::FwMemory>,
-    fd: &mut VcpuFd,
-    steal: &mut RunDelayTracker,
+    me: &KvmVcpu<'_, FwMemory>,
+    runner: &mut Runner<VcpuFd>,
+    steal: &mut Steal,
 ) -> Result<Step, VmmError> {
-    let index = exits.vcpu().index();
+    // run-loop: begin
     loop {
-        // Clear first, check after: a kick landing in between sets it again.
-        fd.set_kvm_immediate_exit(0);
-        if m.stop.load(std::sync::atomic::Ordering::Acquire) {
-            return Ok(Step::End(End::Stopped));
+        // 1. Settle what the vCPU is owed (KVM completes an MMIO access only
+        //    inside the next KVM_RUN), then clear immediate_exit: from here
+        //    on a kick makes the next KVM_RUN return at once.
+        let prepared = ctx(runner.prepare(me), "completing the last exit")?;
+        if let Some(step) = m.stop_or_pause() {
+            return Ok(step); // nothing is owed: the vCPU's state is final
         }
-        if m.gate.requested() {
-            return Ok(Step::Pause);
+        // 2. Stolen time, then 3. the SDEI handler entry, in this order.
+        let ready = ctx(prepared.deliver(|| steal.take_ns()), "delivering")?;
+        if let Some(d) = ready.delivery() {
+            m.delivered(me, d);
         }
-        // Stolen time: the run delay this thread accumulated since the last
-        // round, written into the guest's record before it runs again.
-        if let Ok(ns) = steal.sample() {
-            if ns > 0 {
-                ctx(exits.vcpu().vcpu().account_steal(ns), "writing stolen time")?;
-            }
-        }
-        let kicks = ctx(exits.before_run(fd), "entering an SDEI handler")?;
-        m.kick_for(&kicks, Some(index));
-
-        let exit = match fd.run() {
-            Ok(VcpuExit::Hypercall(h)) => Exit::Hypercall(HypercallExit::from(&h)),
-            Ok(VcpuExit::MmioRead(addr, data)) => {
-                m.devices.read(addr, data);
-                Exit::Mmio
-            }
-            Ok(VcpuExit::MmioWrite(addr, data)) => {
-                m.devices.write(addr, data);
-                Exit::Mmio
-            }
-            Ok(VcpuExit::SystemEvent(ty, _)) => Exit::System(ty),
-            Ok(VcpuExit::Intr) => Exit::Interrupted,
-            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Exit::Interrupted,
-            Ok(other) => {
-                return Err(VmmError(format!(
-                    "vcpu{}: unexpected exit {other:?}",
-                    index.0
-                )));
-            }
-            Err(e) => return Err(VmmError(format!("vcpu{}: KVM_RUN: {e}", index.0))),
-        };
-        match exit {
+        // 4. KVM_RUN.
+        match ctx(ready.run(), "KVM_RUN")? {
             Exit::Hypercall(h) => {
-                let kicks = ctx(exits.hypercall(h, fd), "serving a firmware call")?;
-                m.kick_for(&kicks, Some(index));
+                let out = ctx(runner.serve(me, h), "serving a firmware call")?;
+                m.served(me, h, &out);
             }
-            Exit::Mmio => {
-                // KVM completes an MMIO access (loads the value, steps the
-                // PC) only inside the next KVM_RUN. Run once with
-                // immediate_exit so that happens now: a delivery taken
-                // before it would save the PC of the access itself, and
-                // the step would land on the handler's first instruction.
-                fd.set_kvm_immediate_exit(1);
-                let _ = fd.run(); // EINTR by design
-                fd.set_kvm_immediate_exit(0);
-            }
-            Exit::Handled | Exit::Interrupted => {}
-            Exit::System(KVM_SYSTEM_EVENT_SHUTDOWN) => return Ok(Step::End(End::PowerOff)),
-            Exit::System(KVM_SYSTEM_EVENT_RESET) => return Ok(Step::End(End::Reset)),
-            Exit::System(other) => {
-                return Err(VmmError(format!("vcpu{}: system event {other}", index.0)));
+            Exit::MmioRead { addr, data } => m.devices.read(addr, data),
+            Exit::MmioWrite { addr, data } => m.devices.write(addr, data),
+            Exit::SystemEvent { kind, .. } => return Ok(Step::End(end_of(kind)?)),
+            Exit::Interrupted => {} // kicked: the next round delivers
+            Exit::Other(other) => {
+                return Err(VmmError(format!("{}: exit {other:?}", me.index())));
             }
         }
     }
+    // run-loop: end
 }

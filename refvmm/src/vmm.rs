@@ -134,7 +134,7 @@ pub fn run(o: &Options) -> Result<String, VmmError> {
             "the host kernel has no SMCCC filter (KVM_ARM_VM_SMCCC_FILTER, Linux 6.4+)".into(),
         ));
     }
-    let vcpu_fds = create_vcpus(&vm_fd, o.vcpus)?;
+    let mut vcpu_fds = create_vcpus(&vm_fd, o.vcpus)?;
     let _gic = create_gic(&vm_fd)?;
 
     // fwcall is configured with the MPIDRs KVM actually gave the vCPUs.
@@ -142,7 +142,16 @@ pub fn run(o: &Options) -> Result<String, VmmError> {
     for fd in &vcpu_fds {
         mpidrs.push(ctx(read_one_reg(fd, MPIDR_EL1), "reading MPIDR_EL1")? & MPIDR_MASK);
     }
-    let config = firmware::config(&mpidrs, mem.ram_size(), o.sdei);
+    let mut config = firmware::config(&mpidrs, mem.ram_size(), o.sdei);
+    // Handler-entry PSTATE follows the features the vCPU really has.
+    let features = ctx(
+        fwcall::kvm::cpu_features(&mut vcpu_fds[0]),
+        "reading the vCPU's ID registers",
+    )?;
+    if let Some(s) = config.sdei.as_mut() {
+        s.cpu_features = features;
+    }
+    eprintln!("fwcall-refvmm: guest CPU features {features:?}");
     if let Some(s) = &config.sdei {
         // What the guest should report: the e2e checks compare the two.
         let line = format!(

@@ -2,17 +2,19 @@
 //! `VcpuExits`, fwcall configuration and guest memory the KVM build uses,
 //! driven through the calls a Linux guest makes.
 
-use fwcall::kvm::{FilterPlan, HypercallExit, KvmVcpu, RegisterFile, check_firmware_registers};
+use fwcall::kvm::fake::{FakeExit, FakeVcpu, GuestOp};
+use fwcall::kvm::{Exit, FilterPlan, KvmVcpu, RegisterFile, Runner, check_firmware_registers};
 use fwcall::{FunctionId, VcpuIndex, ids};
 use refvmm::control::{self, PauseGate};
-use refvmm::exits::{Devices, VcpuExits};
-use refvmm::firmware::{self, FwVm, PLATFORM_EVENT};
+use refvmm::exits::{self, Devices};
+use refvmm::firmware::{self, FwMemory, FwVm, PLATFORM_EVENT};
 use refvmm::layout::{PVTIME_BASE, UART_BASE};
 use refvmm::memory::GuestMem;
 use refvmm::stats::Stats;
 use vm_memory::{Bytes, GuestAddress};
 
 const MPIDRS: [u64; 2] = [0x8000_0000, 0x8000_0001];
+const BOOT_PC: u64 = 0xffff_8000_0800_0000;
 
 fn machine() -> (GuestMem, FwVm) {
     let mem = GuestMem::new(16 << 20).unwrap();
@@ -24,133 +26,147 @@ fn machine() -> (GuestMem, FwVm) {
     (mem, vm)
 }
 
-fn hvc(fid: FunctionId) -> HypercallExit {
-    HypercallExit {
-        nr: u64::from(fid.raw()),
-        flags: 0,
+fn regs() -> RegisterFile {
+    RegisterFile {
+        pc: BOOT_PC,
+        pstate: 0x3c5,
+        ..Default::default()
     }
 }
 
-/// One guest call on `regs`: arguments in X1.., result in X0.
-fn call(
-    exits: &VcpuExits<'_, firmware::FwMemory>,
-    regs: &mut RegisterFile,
-    fid: FunctionId,
-    args: &[u64],
-) -> u64 {
-    regs.x[1..=args.len()].copy_from_slice(args);
-    exits.hypercall(hvc(fid), regs).unwrap();
-    regs.x[0]
+/// refvmm's loop on a fake vCPU until the guest spins: serves calls
+/// through `exits::served`, counts deliveries, and calls `after` with
+/// each served call's ID and result (the place a test raises events).
+/// Returns every served call's result.
+fn drive(
+    me: &KvmVcpu<'_, FwMemory>,
+    runner: &mut Runner<FakeVcpu<'_>>,
+    stats: &Stats,
+    mut after: impl FnMut(FunctionId, u64),
+) -> Vec<(FunctionId, u64)> {
+    let mut results = Vec::new();
+    for _ in 0..64 {
+        let ready = runner.prepare(me).unwrap().deliver(|| 0).unwrap();
+        if let Some(d) = ready.delivery() {
+            exits::delivered(stats, d);
+        }
+        match ready.run().unwrap() {
+            Exit::Hypercall(h) => {
+                let out = runner.serve(me, h).unwrap();
+                exits::served(stats, me, h, &out);
+                let x0 = runner.vcpu().regs.x[0];
+                results.push((h.fid(), x0));
+                after(h.fid(), x0);
+            }
+            Exit::Interrupted => {}
+            Exit::Other(FakeExit::Spinning) => return results,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    panic!("the guest never settled")
 }
 
 #[test]
 fn linux_boot_calls_are_served_and_pv_time_lands_outside_ram() {
     let (mem, vm) = machine();
     let stats = Stats::default();
-    let exits = VcpuExits::new(KvmVcpu::new(&vm, VcpuIndex(1)).unwrap(), &stats);
-    let mut regs = RegisterFile {
-        pc: 0xffff_8000_0800_0000,
-        pstate: 0x3c5,
-        ..Default::default()
-    };
-
-    assert_eq!(call(&exits, &mut regs, ids::SDEI_VERSION, &[]) >> 48, 1);
-    assert_eq!(call(&exits, &mut regs, ids::SDEI_PRIVATE_RESET, &[]), 0);
-    assert_eq!(call(&exits, &mut regs, ids::SDEI_SHARED_RESET, &[]), 0);
-    assert_eq!(call(&exits, &mut regs, ids::SDEI_PE_UNMASK, &[]), 0);
-    assert_eq!(
-        call(
-            &exits,
-            &mut regs,
-            ids::PV_TIME_FEATURES,
-            &[u64::from(ids::PV_TIME_ST.raw())]
-        ),
-        0
-    );
+    let me = KvmVcpu::new(&vm, VcpuIndex(1)).unwrap();
+    let st = u64::from(ids::PV_TIME_ST.raw());
+    let guest = [
+        GuestOp::hvc(ids::SDEI_VERSION, &[]),
+        GuestOp::hvc(ids::SDEI_PRIVATE_RESET, &[]),
+        GuestOp::hvc(ids::SDEI_SHARED_RESET, &[]),
+        GuestOp::hvc(ids::SDEI_PE_UNMASK, &[]),
+        GuestOp::hvc(ids::PV_TIME_FEATURES, &[st]),
+        GuestOp::hvc(ids::PV_TIME_ST, &[]),
+    ];
+    let mut runner = Runner::new(FakeVcpu::new(regs(), guest));
+    let r = drive(&me, &mut runner, &stats, |_, _| {});
+    assert_eq!(r[0].1 >> 48, 1);
+    assert!(r[1..5].iter().all(|(_, x0)| *x0 == 0), "{r:x?}");
     // vCPU 1's record is the second 64-byte slot of the PV-time region.
-    assert_eq!(
-        call(&exits, &mut regs, ids::PV_TIME_ST, &[]),
-        PVTIME_BASE + 64
-    );
+    assert_eq!(r[5].1, PVTIME_BASE + 64);
 
-    exits.vcpu().vcpu().account_steal(1_500_000).unwrap();
+    me.vcpu().account_steal(1_500_000).unwrap();
     let stolen: u64 = mem
         .pvtime
         .read_obj(GuestAddress(PVTIME_BASE + 64 + 8))
         .unwrap();
     assert_eq!(stolen, 1_500_000);
     assert_eq!(
-        regs.pc, 0xffff_8000_0800_0000,
-        "the adapter never moves the PC"
+        runner.vcpu().regs.pc,
+        BOOT_PC + 6 * 4,
+        "only KVM moves the PC, once per HVC"
     );
     assert_eq!(stats.calls_of(ids::SDEI_VERSION), 1);
     assert_eq!(stats.calls_of(ids::PV_TIME_ST), 1);
+    let t = runner.traffic();
+    assert_eq!(
+        (t.calls, t.call_reads),
+        (6, 1),
+        "only PV_TIME_FEATURES takes an argument"
+    );
+    assert!(t.call_reads + t.call_writes <= t.call_budget);
 }
 
 #[test]
 fn event_0_raised_by_the_vmm_is_entered_and_completed() {
     let (_mem, vm) = machine();
     let stats = Stats::default();
-    let exits = VcpuExits::new(KvmVcpu::new(&vm, VcpuIndex(0)).unwrap(), &stats);
-    let mut regs = RegisterFile {
-        pc: 0x4008_0000,
-        pstate: 0x3c5,
-        ..Default::default()
-    };
-    regs.x[9] = 0x99;
+    let me = KvmVcpu::new(&vm, VcpuIndex(0)).unwrap();
     let (entry, arg) = (0xffff_8000_0012_3400, 0xabcd);
+    let mut start = regs();
+    start.x[9] = 0x99;
+    let guest = [
+        GuestOp::hvc(ids::SDEI_EVENT_REGISTER, &[0, entry, arg, 0, 0]),
+        GuestOp::hvc(ids::SDEI_EVENT_ENABLE, &[0]),
+        GuestOp::hvc(ids::SDEI_PE_UNMASK, &[]),
+        // The handler.
+        GuestOp::hvc(ids::SDEI_EVENT_COMPLETE, &[0]),
+    ];
+    let mut runner = Runner::new(FakeVcpu::new(start, guest));
+    let resumed = BOOT_PC + 3 * 4;
+    let r = drive(&me, &mut runner, &stats, |fid, _| {
+        if fid == ids::SDEI_PE_UNMASK {
+            // The control thread raises event 0 on every vCPU; only vCPU 0
+            // registered it.
+            let kicks = control::raise(&vm, 0).unwrap();
+            assert!(kicks.contains(VcpuIndex(0)));
+        }
+    });
+    assert!(r[..3].iter().all(|(_, x0)| *x0 == 0), "{r:x?}");
+    let fake = runner.vcpu();
     assert_eq!(
-        call(
-            &exits,
-            &mut regs,
-            ids::SDEI_EVENT_REGISTER,
-            &[0, entry, arg, 0, 0]
-        ),
-        0
+        fake.entries[3], entry,
+        "handler entered at its first instruction"
     );
-    assert_eq!(call(&exits, &mut regs, ids::SDEI_EVENT_ENABLE, &[0]), 0);
-    assert_eq!(call(&exits, &mut regs, ids::SDEI_PE_UNMASK, &[]), 0);
-    let resumed = regs;
-
-    // The control thread raises event 0 on every vCPU; only vCPU 0 registered it.
-    let kicks = control::raise(&vm, 0).unwrap();
-    assert!(kicks.contains(VcpuIndex(0)));
-    assert!(exits.before_run(&mut regs).unwrap().is_empty());
-    assert_eq!(regs.pc, entry);
-    assert_eq!(regs.x[..4], [0, arg, resumed.pc, resumed.pstate]);
     assert_eq!(stats.deliveries_of(0), 1);
-
-    call(&exits, &mut regs, ids::SDEI_EVENT_COMPLETE, &[0]);
     assert_eq!(
-        (regs.pc, regs.pstate, regs.x[9]),
-        (resumed.pc, resumed.pstate, 0x99)
+        (fake.regs.pc, fake.regs.pstate, fake.regs.x[9]),
+        (resumed, 0x3c5, 0x99),
+        "COMPLETE restored the interrupted context"
     );
-    assert!(exits.before_run(&mut regs).unwrap().is_empty());
-    assert_eq!(stats.deliveries_of(0), 1, "one raise, one delivery");
+    assert_eq!(fake.entries.last(), Some(&resumed));
 }
 
 #[test]
 fn platform_event_is_raised_through_the_vm() {
     let (_mem, vm) = machine();
     let stats = Stats::default();
-    let exits = VcpuExits::new(KvmVcpu::new(&vm, VcpuIndex(1)).unwrap(), &stats);
-    let mut regs = RegisterFile::default();
-    call(
-        &exits,
-        &mut regs,
-        ids::SDEI_EVENT_REGISTER,
-        &[u64::from(PLATFORM_EVENT), 0x5000, 0, 0, 0],
-    );
-    call(
-        &exits,
-        &mut regs,
-        ids::SDEI_EVENT_ENABLE,
-        &[u64::from(PLATFORM_EVENT)],
-    );
-    call(&exits, &mut regs, ids::SDEI_PE_UNMASK, &[]);
-    control::raise(&vm, PLATFORM_EVENT).unwrap();
-    exits.before_run(&mut regs).unwrap();
-    assert_eq!(regs.pc, 0x5000);
+    let me = KvmVcpu::new(&vm, VcpuIndex(1)).unwrap();
+    let e = u64::from(PLATFORM_EVENT);
+    let guest = [
+        GuestOp::hvc(ids::SDEI_EVENT_REGISTER, &[e, 0x5000, 0, 0, 0]),
+        GuestOp::hvc(ids::SDEI_EVENT_ENABLE, &[e]),
+        GuestOp::hvc(ids::SDEI_PE_UNMASK, &[]),
+    ];
+    let mut runner = Runner::new(FakeVcpu::new(regs(), guest));
+    drive(&me, &mut runner, &stats, |fid, _| {
+        if fid == ids::SDEI_PE_UNMASK {
+            control::raise(&vm, PLATFORM_EVENT).unwrap();
+        }
+    });
+    assert_eq!(runner.vcpu().entries.last(), Some(&0x5000));
     assert_eq!(stats.deliveries_of(PLATFORM_EVENT), 1);
     assert!(
         control::raise(&vm, 0x7777).is_err(),
@@ -162,20 +178,21 @@ fn platform_event_is_raised_through_the_vm() {
 fn refused_forms_answer_not_supported() {
     let (_mem, vm) = machine();
     let stats = Stats::default();
-    let exits = VcpuExits::new(KvmVcpu::new(&vm, VcpuIndex(0)).unwrap(), &stats);
-    let mut regs = RegisterFile::default();
+    let me = KvmVcpu::new(&vm, VcpuIndex(0)).unwrap();
     // SMC32 alias of SDEI_VERSION.
-    assert_eq!(
-        call(&exits, &mut regs, FunctionId(0x8400_0020), &[]) as u32,
-        u32::MAX
-    );
+    let guest = [GuestOp::hvc(FunctionId(0x8400_0020), &[])];
+    let mut runner = Runner::new(FakeVcpu::new(regs(), guest));
+    let r = drive(&me, &mut runner, &stats, |_, _| {});
+    assert_eq!(r[0].1 as u32, u32::MAX);
+    assert_eq!(runner.traffic().call_reads, 0);
     // A T32 HVC.
-    let exit = HypercallExit {
+    let mut file = regs();
+    let exit = fwcall::kvm::HypercallExit {
         nr: u64::from(ids::SDEI_VERSION.raw()),
         flags: 2,
     };
-    exits.hypercall(exit, &mut regs).unwrap();
-    assert_eq!(regs.x[0], u64::MAX);
+    me.serve(exit, &mut file).unwrap();
+    assert_eq!(file.x[0], u64::MAX);
 }
 
 #[test]
@@ -210,18 +227,31 @@ fn uart_output_and_status_through_mmio() {
 }
 
 #[test]
-fn report_line_has_calls_events_and_stolen_time() {
+fn report_line_has_calls_events_stolen_time_and_register_traffic() {
     let stats = Stats::default();
     stats.call(ids::SDEI_VERSION);
     stats.call(ids::SDEI_VERSION);
     stats.delivered(0);
     stats.kicked(3);
+    stats.traffic(fwcall::kvm::Traffic {
+        calls: 2,
+        call_reads: 1,
+        call_writes: 2,
+        call_budget: 4,
+        deliveries: 1,
+        delivery_reads: 21,
+        delivery_writes: 6,
+        runs: 9,
+        completion_runs: 1,
+    });
     let line = stats.report(&[10, 20]);
     assert!(line.starts_with("fwcall-report calls="));
     assert!(line.contains("SDEI_VERSION:2"), "{line}");
     assert!(line.contains("events=0x0:1"), "{line}");
     assert!(
-        line.ends_with("kicks=3 sdei_errors=0 stolen_ns=10,20"),
+        line.ends_with(
+            "kicks=3 sdei_errors=0 stolen_ns=10,20 served=2 deliveries=1 get_one_reg=22 set_one_reg=8 call_regs=1/2 call_budget=4 completion_runs=1"
+        ),
         "{line}"
     );
 }
@@ -243,23 +273,19 @@ fn pause_gate_parks_threads_until_released() {
 fn a_snapshot_cycle_keeps_registrations_and_stolen_time() {
     let (mem, vm) = machine();
     let stats = Stats::default();
-    let mut regs = RegisterFile {
-        pc: 0x4008_0000,
-        pstate: 0x3c5,
-        ..Default::default()
-    };
+    let guest = [
+        GuestOp::hvc(ids::SDEI_EVENT_REGISTER, &[0, 0x7000, 1, 0, 0]),
+        GuestOp::hvc(ids::SDEI_EVENT_ENABLE, &[0]),
+        GuestOp::hvc(ids::SDEI_PE_UNMASK, &[]),
+        GuestOp::hvc(ids::PV_TIME_ST, &[]),
+    ];
+    // One runner across both instances, as refvmm's vCPU thread keeps its
+    // vCPU while the server is swapped.
+    let mut runner = Runner::new(FakeVcpu::new(regs(), guest));
     {
-        let exits = VcpuExits::new(KvmVcpu::new(&vm, VcpuIndex(0)).unwrap(), &stats);
-        call(
-            &exits,
-            &mut regs,
-            ids::SDEI_EVENT_REGISTER,
-            &[0, 0x7000, 1, 0, 0],
-        );
-        call(&exits, &mut regs, ids::SDEI_EVENT_ENABLE, &[0]);
-        call(&exits, &mut regs, ids::SDEI_PE_UNMASK, &[]);
-        call(&exits, &mut regs, ids::PV_TIME_ST, &[]);
-        exits.vcpu().vcpu().account_steal(2_000).unwrap();
+        let me = KvmVcpu::new(&vm, VcpuIndex(0)).unwrap();
+        drive(&me, &mut runner, &stats, |_, _| {});
+        me.vcpu().account_steal(2_000).unwrap();
     }
     let config = firmware::config(&MPIDRS, 16 << 20, true);
     let (restored, len) = firmware::snapshot_restore(&vm, config, mem.pvtime.clone()).unwrap();
@@ -269,10 +295,11 @@ fn a_snapshot_cycle_keeps_registrations_and_stolen_time() {
 
     // The guest's registration survived: a raise is delivered by the new instance.
     control::raise(&restored, 0).unwrap();
-    let exits = VcpuExits::new(KvmVcpu::new(&restored, VcpuIndex(0)).unwrap(), &stats);
-    exits.before_run(&mut regs).unwrap();
-    assert_eq!(regs.pc, 0x7000);
-    exits.vcpu().vcpu().account_steal(500).unwrap();
+    let me = KvmVcpu::new(&restored, VcpuIndex(0)).unwrap();
+    let ready = runner.prepare(&me).unwrap().deliver(|| 500).unwrap();
+    assert!(ready.delivery().is_some());
+    let _ = ready.run().unwrap();
+    assert_eq!(runner.vcpu().entries.last(), Some(&0x7000));
     let stolen: u64 = mem.pvtime.read_obj(GuestAddress(PVTIME_BASE + 8)).unwrap();
     assert_eq!(stolen, 2_500, "steal keeps counting in the same record");
 }

@@ -118,12 +118,49 @@ bitflags::bitflags! {
         const PAN = 1 << 0;
         /// `FEAT_SSBS`: `PSTATE.SSBS` takes `SCTLR_EL1.DSSBS` on entry.
         const SSBS = 1 << 1;
-        /// `FEAT_MTE2`: `PSTATE.TCO` is set on entry.
+        /// `FEAT_MTE`: `PSTATE.TCO` is set on entry.
         const MTE = 1 << 2;
         /// `FEAT_BTI`: `PSTATE.BTYPE` is cleared on entry.
         const BTI = 1 << 3;
         /// `FEAT_NMI`: `PSTATE.ALLINT` takes NOT `SCTLR_EL1.SPINTMASK` on entry.
         const NMI = 1 << 4;
+    }
+}
+
+impl CpuFeatures {
+    /// The features a PE reports in its ID registers: `ID_AA64PFR1_EL1`
+    /// fields BT (bits 3:0, `FEAT_BTI`), SSBS (7:4, `FEAT_SSBS`), MTE
+    /// (11:8, `FEAT_MTE`: `PSTATE.TCO` exists from value 1) and NMI (39:36,
+    /// `FEAT_NMI`), and `ID_AA64MMFR1_EL1` field PAN (23:20, `FEAT_PAN`).
+    /// Each is present when its field is 1 or more (all are unsigned).
+    ///
+    /// ```
+    /// use fwcall_sdei::CpuFeatures;
+    /// // A Neoverse-N1-like PE: PAN, SSBS; no MTE, BTI or NMI.
+    /// let f = CpuFeatures::from_id_registers(0x0000_0000_0000_0020, 0x0000_0000_1012_2122);
+    /// assert_eq!(f, CpuFeatures::PAN | CpuFeatures::SSBS);
+    /// ```
+    pub const fn from_id_registers(id_aa64pfr1_el1: u64, id_aa64mmfr1_el1: u64) -> Self {
+        const fn field(reg: u64, lsb: u32) -> bool {
+            (reg >> lsb) & 0xf != 0
+        }
+        let mut bits = 0;
+        if field(id_aa64pfr1_el1, 0) {
+            bits |= Self::BTI.bits();
+        }
+        if field(id_aa64pfr1_el1, 4) {
+            bits |= Self::SSBS.bits();
+        }
+        if field(id_aa64pfr1_el1, 8) {
+            bits |= Self::MTE.bits();
+        }
+        if field(id_aa64pfr1_el1, 36) {
+            bits |= Self::NMI.bits();
+        }
+        if field(id_aa64mmfr1_el1, 20) {
+            bits |= Self::PAN.bits();
+        }
+        Self::from_bits_retain(bits)
     }
 }
 
@@ -287,6 +324,40 @@ mod tests {
         assert_eq!("1.0".parse(), Ok(SdeiVersion::V1_0));
         assert_eq!(SdeiVersion::V1_1.to_string(), "1.1");
         assert!("1.2".parse::<SdeiVersion>().is_err());
+    }
+
+    #[test]
+    fn features_come_from_their_id_register_fields() {
+        let none = CpuFeatures::from_id_registers(0, 0);
+        assert_eq!(none, CpuFeatures::empty());
+        // One field at a time, at its lowest and highest value; neighbours
+        // (AArch32 fields, CSV2_frac, MPAM_frac, SpecSEI, LO) stay clear.
+        let cases = [
+            (1u64, 0u64, CpuFeatures::BTI),
+            (0xf, 0, CpuFeatures::BTI),
+            (1 << 4, 0, CpuFeatures::SSBS),
+            (2 << 4, 0, CpuFeatures::SSBS),
+            (1 << 8, 0, CpuFeatures::MTE),
+            (3 << 8, 0, CpuFeatures::MTE),
+            (1 << 36, 0, CpuFeatures::NMI),
+            (0, 1 << 20, CpuFeatures::PAN),
+            (0, 3 << 20, CpuFeatures::PAN),
+            (
+                0xf << 32 | 0xf << 16 | 0xf << 12 | 0xf << 40,
+                0,
+                CpuFeatures::empty(),
+            ),
+            (0, 0xf << 24 | 0xf << 16, CpuFeatures::empty()),
+        ];
+        for (pfr1, mmfr1, want) in cases {
+            assert_eq!(
+                CpuFeatures::from_id_registers(pfr1, mmfr1),
+                want,
+                "{pfr1:#x} {mmfr1:#x}"
+            );
+        }
+        let all = CpuFeatures::from_id_registers(1 | 1 << 4 | 2 << 8 | 1 << 36, 1 << 20);
+        assert_eq!(all, CpuFeatures::all());
     }
 
     #[test]

@@ -256,6 +256,23 @@ impl ArchService {
         Some(r as u64)
     }
 
+    /// How many argument registers (`X1..`) a call to `fid` (stripped of
+    /// the SVE hint) reads from this service: its [`crate::budget`] row
+    /// when the service answers it at this version and configuration, 0
+    /// otherwise (an unserved call reads nothing).
+    pub fn argument_registers(&self, fid: FunctionId) -> u8 {
+        let served = match fid {
+            ids::SMCCC_ARCH_FEATURES => self.version.has_arch_calls(),
+            ids::SMCCC_ARCH_SOC_ID => self.version.has_wide_registers() && self.soc_id.is_some(),
+            // Every other call this service answers takes no argument.
+            _ => false,
+        };
+        match crate::budget::lookup(fid) {
+            Some(b) if served => b.args,
+            _ => 0,
+        }
+    }
+
     /// A workaround call is a no-op for a hypervisor (the mitigation, if
     /// any, happened on the exit itself): `SUCCESS` when the workaround is
     /// offered in any form, `NOT_SUPPORTED` when `ARCH_FEATURES` denies it.

@@ -112,6 +112,15 @@ impl Reply {
         Self::x0(v as u64)
     }
 
+    /// Return `X0` and `X1` (a revision: major, minor).
+    #[inline(always)]
+    pub const fn x0_1(v: [u64; 2]) -> Self {
+        let mut regs = [0; CALL_REGS];
+        regs[0] = v[0];
+        regs[1] = v[1];
+        Reply::Return { regs, count: 2 }
+    }
+
     /// Return `X0..X3`.
     #[inline(always)]
     pub const fn x0_3(v: [u64; 4]) -> Self {

@@ -11,6 +11,8 @@
 //! * [`ArchService`] serves `SMCCC_VERSION`, `SMCCC_ARCH_FEATURES`,
 //!   `SMCCC_ARCH_SOC_ID` and `SMCCC_ARCH_WORKAROUND_1/2/3`.
 //! * [`ids`] names every function ID fwcall knows, spelled as the specs do.
+//! * [`budget`] says how many argument registers each function reads and
+//!   how many its reply writes: the register traffic a KVM VMM pays for.
 //!
 //! ```
 //! use fwcall_smccc::{ids, Call, FunctionId, Owner, Convention, SmcccVersion, ArchService, Reply};
@@ -33,6 +35,7 @@
 extern crate std;
 
 pub mod arch;
+pub mod budget;
 pub mod call;
 pub mod error;
 pub mod fid;

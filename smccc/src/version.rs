@@ -65,6 +65,13 @@ impl SmcccVersion {
         self.to_word() >= Self::V1_2.to_word()
     }
 
+    /// How many argument registers a call may use: `X1..X17` from 1.2,
+    /// `X1..X7` before (six arguments and a client ID; SMC32 `W1..W7`).
+    #[inline]
+    pub const fn max_arguments(self) -> u8 {
+        if self.has_wide_registers() { 17 } else { 7 }
+    }
+
     /// Whether function ID bit 16 is the SVE hint rather than reserved (1.3+).
     #[inline]
     pub const fn has_sve_hint(self) -> bool {

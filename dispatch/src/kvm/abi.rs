@@ -106,6 +106,13 @@ pub const fn sys_reg_id(op0: u64, op1: u64, crn: u64, crm: u64, op2: u64) -> u64
 /// `SCTLR_EL1` (`op0` 3, `op1` 0, `CRn` 1, `CRm` 0, `op2` 0).
 pub const SCTLR_EL1: u64 = sys_reg_id(3, 0, 1, 0, 0);
 
+/// `ID_AA64PFR1_EL1` (`op0` 3, `op1` 0, `CRn` 0, `CRm` 4, `op2` 1): BT,
+/// SSBS, MTE and NMI among its fields.
+pub const ID_AA64PFR1_EL1: u64 = sys_reg_id(3, 0, 0, 4, 1);
+/// `ID_AA64MMFR1_EL1` (`op0` 3, `op1` 0, `CRn` 0, `CRm` 7, `op2` 1): PAN
+/// among its fields.
+pub const ID_AA64MMFR1_EL1: u64 = sys_reg_id(3, 0, 0, 7, 1);
+
 /// `KVM_REG_ARM_FW_REG(r)`.
 pub const fn fw_reg_id(r: u64) -> u64 {
     REG_ARM64 | REG_SIZE_U64 | REG_ARM_FW | (r & 0xffff)
@@ -168,6 +175,8 @@ mod tests {
         assert_eq!(VENDOR_HYP_BMAP, 0x6030_0000_0016_0002);
         assert_eq!(PSCI_VERSION, 0x6030_0000_0014_0000);
         assert_eq!(SCTLR_EL1, 0x6030_0000_0013_c080);
+        assert_eq!(ID_AA64PFR1_EL1, 0x6030_0000_0013_c021);
+        assert_eq!(ID_AA64MMFR1_EL1, 0x6030_0000_0013_c039);
         assert_eq!(KVM_ARM_SET_COUNTER_OFFSET, 0x4010_aeb5);
         assert_eq!(KVM_EXIT_HYPERCALL, 3);
     }

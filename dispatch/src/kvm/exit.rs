@@ -2,10 +2,8 @@
 //! [`Delivery`] back to registers.
 
 use fwcall_pvtime::GuestMemoryAccess;
-use fwcall_sdei::{Delivery, Interrupted};
-use fwcall_smccc::{
-    CALL_REGS, Call, Conduit, FunctionId, Kicks, Outcome, Reply, SmcccVersion, VcpuIndex,
-};
+use fwcall_sdei::{CpuFeatures, Delivery, Interrupted};
+use fwcall_smccc::{CALL_REGS, Call, Conduit, FunctionId, Kicks, Outcome, Reply, VcpuIndex};
 
 use super::abi;
 use super::regs::{Reg, VcpuRegisters};
@@ -97,23 +95,14 @@ pub enum Decoded {
     Refused(Reply),
 }
 
-/// How many argument registers to read for `version`: `X1..X17` from
-/// SMCCC 1.2 on, `X1..X7` before (1.1 passes at most six arguments and a
-/// client ID, and KVM advertises 1.1). The rest of `Call::x` is zero.
-pub const fn argument_registers(version: SmcccVersion) -> usize {
-    if version.has_wide_registers() {
-        CALL_REGS - 1
-    } else {
-        7
-    }
-}
-
 /// Decodes a hypercall exit: the function ID comes from the exit, the
-/// arguments from the registers. The PC is not touched: KVM has already
-/// moved it past the `HVC`/`SMC`.
+/// arguments `X1..=X(args)` from the registers (the rest of `Call::x` is
+/// zero). Ask the VM how many with [`Vm::argument_registers`]: reading more
+/// costs a `KVM_GET_ONE_REG` each and changes nothing. The PC is not
+/// touched: KVM has already moved it past the `HVC`/`SMC`.
 pub fn decode<R: VcpuRegisters>(
     exit: HypercallExit,
-    version: SmcccVersion,
+    args: usize,
     regs: &mut R,
 ) -> Result<Decoded, RegisterError<R::Error>> {
     if exit.is_16bit() {
@@ -121,12 +110,7 @@ pub fn decode<R: VcpuRegisters>(
     }
     let mut x = [0u64; CALL_REGS];
     x[0] = u64::from(exit.fid().raw());
-    for (n, slot) in x
-        .iter_mut()
-        .enumerate()
-        .skip(1)
-        .take(argument_registers(version))
-    {
+    for (n, slot) in x.iter_mut().enumerate().skip(1).take(args) {
         if let Some(reg) = Reg::x(n) {
             *slot = get(regs, reg)?;
         }
@@ -160,10 +144,13 @@ pub fn apply_reply<R: VcpuRegisters>(
     Ok(())
 }
 
-/// Reads the context an SDEI event would interrupt: `X0..X17`, `PC`,
-/// `PSTATE` and `SCTLR_EL1`.
-pub fn read_interrupted<R: VcpuRegisters>(
+/// Reads the context an SDEI event would interrupt (DEN0054 §12): `X0..X17`,
+/// `PC` and `PSTATE`, and `SCTLR_EL1` only when `sctlr` (a guest CPU
+/// feature makes the entry `PSTATE` depend on it); otherwise it reads as 0,
+/// which nothing looks at.
+pub(crate) fn read_interrupted<R: VcpuRegisters>(
     regs: &mut R,
+    sctlr: bool,
 ) -> Result<Interrupted, RegisterError<R::Error>> {
     let mut x = [0u64; CALL_REGS];
     for (n, slot) in x.iter_mut().enumerate() {
@@ -175,12 +162,12 @@ pub fn read_interrupted<R: VcpuRegisters>(
         x,
         pc: get(regs, Reg::Pc)?,
         pstate: get(regs, Reg::Pstate)?,
-        sctlr_el1: get(regs, Reg::SctlrEl1)?,
+        sctlr_el1: if sctlr { get(regs, Reg::SctlrEl1)? } else { 0 },
     })
 }
 
 /// Writes the entry into an SDEI handler: `X0..X3`, `PC` and `PSTATE`.
-pub fn apply_delivery<R: VcpuRegisters>(
+pub(crate) fn apply_delivery<R: VcpuRegisters>(
     delivery: &Delivery,
     regs: &mut R,
 ) -> Result<(), RegisterError<R::Error>> {
@@ -194,7 +181,8 @@ pub fn apply_delivery<R: VcpuRegisters>(
 }
 
 /// One vCPU's side of the adapter: the fwcall [`Vcpu`] handle plus what the
-/// adapter needs to know about the VM. Create one per vCPU thread.
+/// adapter needs to know about the VM. Create one per vCPU thread and hand
+/// it to the [`Runner`](super::Runner) steps.
 ///
 /// ```
 /// use fwcall::kvm::{HypercallExit, KvmVcpu, RegisterFile, vm_config};
@@ -207,18 +195,21 @@ pub fn apply_delivery<R: VcpuRegisters>(
 /// vcpu.serve(exit, &mut regs).unwrap();
 /// assert_eq!(regs.x[0] >> 48, 1); // SDEI 1.x
 /// assert_eq!(regs.pc, 0x1004); // the PC is KVM's business
+/// assert_eq!((regs.reads, regs.writes), (0, 1)); // SDEI_VERSION takes no argument
 /// ```
 #[derive(Debug)]
 pub struct KvmVcpu<'vm, M> {
+    vm: &'vm Vm<M>,
     vcpu: Vcpu<'vm, M>,
-    version: SmcccVersion,
+    sctlr: bool,
 }
 
 impl<M> Clone for KvmVcpu<'_, M> {
     fn clone(&self) -> Self {
         KvmVcpu {
+            vm: self.vm,
             vcpu: self.vcpu,
-            version: self.version,
+            sctlr: self.sctlr,
         }
     }
 }
@@ -226,9 +217,15 @@ impl<M> Clone for KvmVcpu<'_, M> {
 impl<'vm, M: GuestMemoryAccess> KvmVcpu<'vm, M> {
     /// The adapter for vCPU `index` of `vm`.
     pub fn new(vm: &'vm Vm<M>, index: VcpuIndex) -> Result<Self, VcpuError> {
+        // SCTLR_EL1 decides the entry PSTATE only through PAN, SSBS and NMI.
+        let sctlr = vm.config().sdei.as_ref().is_some_and(|s| {
+            s.cpu_features
+                .intersects(CpuFeatures::PAN | CpuFeatures::SSBS | CpuFeatures::NMI)
+        });
         Ok(KvmVcpu {
+            vm,
             vcpu: vm.vcpu(index)?,
-            version: vm.config().smccc_version,
+            sctlr,
         })
     }
 
@@ -237,20 +234,28 @@ impl<'vm, M: GuestMemoryAccess> KvmVcpu<'vm, M> {
         self.vcpu
     }
 
+    /// The VM.
+    pub fn vm(&self) -> &'vm Vm<M> {
+        self.vm
+    }
+
     /// This vCPU's index.
     pub fn index(&self) -> VcpuIndex {
         self.vcpu.index()
     }
 
-    /// Serves one hypercall exit end to end: decode, [`Vcpu::handle`],
-    /// apply. Returns the outcome (already applied) so the VMM can kick
-    /// `outcome.kicks` and keep statistics.
+    /// Serves one hypercall exit end to end: decode (reading exactly the
+    /// argument registers the function takes), [`Vcpu::handle`], apply
+    /// (writing exactly the registers the reply defines). Returns the
+    /// outcome (already applied) so the VMM can kick `outcome.kicks` and
+    /// keep statistics.
     pub fn serve<R: VcpuRegisters>(
         &self,
         exit: HypercallExit,
         regs: &mut R,
     ) -> Result<Outcome, RegisterError<R::Error>> {
-        let outcome = match decode(exit, self.version, regs)? {
+        let args = self.vm.argument_registers(exit.fid());
+        let outcome = match decode(exit, args, regs)? {
             Decoded::Call(call) => self.vcpu.handle(&call),
             Decoded::Refused(reply) => Outcome::reply(reply),
         };
@@ -264,16 +269,17 @@ impl<'vm, M: GuestMemoryAccess> KvmVcpu<'vm, M> {
     /// are for the VMM), or `None`. Costs one atomic load when nothing is
     /// pending.
     ///
-    /// Call it after the result of any call was applied, so the
-    /// interrupted context is the one the guest would have resumed.
-    pub fn deliver_pending<R: VcpuRegisters>(
+    /// Only the run loop calls it ([`Prepared::deliver`](super::Prepared::deliver)),
+    /// after the last exit was completed and `immediate_exit` cleared: on
+    /// a vCPU that still owes KVM a completion it would save a stale PC.
+    pub(crate) fn deliver_pending<R: VcpuRegisters>(
         &self,
         regs: &mut R,
     ) -> Result<Option<Delivery>, RegisterError<R::Error>> {
         if !self.vcpu.has_pending_delivery() {
             return Ok(None);
         }
-        let interrupted = read_interrupted(regs)?;
+        let interrupted = read_interrupted(regs, self.sctlr)?;
         match self.vcpu.take_delivery(&interrupted) {
             Some(d) => {
                 apply_delivery(&d, regs)?;

@@ -26,22 +26,35 @@ use fwcall_pvtime::GuestMemoryAccess;
 use fwcall_smccc::SmcccVersion;
 
 use super::abi;
-use crate::features::{FirmwareFeatures, StdHypFeatures};
+use crate::features::{FirmwareFeatures, StdFeatures, StdHypFeatures};
 use crate::{Vm, VmConfig};
 
 /// The SMCCC version KVM reports to its guests.
 pub const KVM_SMCCC_VERSION: SmcccVersion = SmcccVersion::V1_1;
 
 /// A [`VmConfig`] for a KVM guest: [`VmConfig::new`] with the SMCCC
-/// version KVM reports.
+/// version KVM reports and no SDEI binding slots.
+///
+/// Binding slots promise that `SDEI_INTERRUPT_BIND` turns a guest
+/// interrupt into an SDEI event. Under KVM the in-kernel vGIC owns every
+/// interrupt, so nothing could divert one to fwcall: a VMM that has such a
+/// path (a userspace GIC) sets the slot counts and installs an
+/// [`InterruptHook`](crate::InterruptHook); [`check_firmware_registers`]
+/// refuses slots without a hook.
 ///
 /// ```
 /// let config = fwcall::kvm::vm_config(2);
 /// assert_eq!(config.smccc_version, fwcall::kvm::KVM_SMCCC_VERSION);
+/// let sdei = config.sdei.unwrap();
+/// assert_eq!((sdei.private_slots, sdei.shared_slots), (0, 0));
 /// ```
 pub fn vm_config(vcpus: u32) -> VmConfig {
     let mut c = VmConfig::new(vcpus);
     c.smccc_version = KVM_SMCCC_VERSION;
+    if let Some(sdei) = c.sdei.as_mut() {
+        sdei.private_slots = 0;
+        sdei.shared_slots = 0;
+    }
     c
 }
 
@@ -131,6 +144,16 @@ pub enum FirmwareError<E> {
         #[source]
         source: E,
     },
+    /// SDEI offers binding slots but no interrupt hook is installed.
+    #[error(
+        "SDEI offers {private} private and {shared} shared binding slots, but no interrupt hook is installed: under KVM the in-kernel vGIC owns every interrupt, so a bound event would never fire; build the config with fwcall::kvm::vm_config (no slots), or install Vm::set_interrupt_hook with a path that diverts the interrupts"
+    )]
+    SlotsWithoutHook {
+        /// Private (PPI) slots configured.
+        private: u16,
+        /// Shared (SPI) slots configured.
+        shared: u16,
+    },
     /// fwcall is configured for another SMCCC version than KVM reports.
     #[error(
         "fwcall is configured for SMCCC {configured} but KVM answers SMCCC_VERSION with {kvm}; build the config with fwcall::kvm::vm_config or set smccc_version to {kvm}"
@@ -143,7 +166,8 @@ pub enum FirmwareError<E> {
     },
 }
 
-/// Checks `vm` against KVM: the SMCCC version, and every
+/// Checks `vm` against KVM: the SMCCC version, no binding slots without
+/// an interrupt hook, and every
 /// [`firmware_rules`] register as `read` (a `KVM_GET_ONE_REG` on any vCPU:
 /// the registers are VM-wide) reports it.
 ///
@@ -160,7 +184,7 @@ pub fn check_firmware_registers<M: GuestMemoryAccess, E>(
     vm: &Vm<M>,
     mut read: impl FnMut(u64) -> Result<u64, E>,
 ) -> Result<(), FirmwareError<E>> {
-    check_version(vm)?;
+    check_vm(vm)?;
     for rule in firmware_rules(&vm.features()) {
         let current = read(rule.id).map_err(|source| FirmwareError::Read {
             name: rule.name,
@@ -181,7 +205,7 @@ pub fn sync_firmware_registers<M: GuestMemoryAccess, E>(
     mut read: impl FnMut(u64) -> Result<u64, E>,
     mut write: impl FnMut(u64, u64) -> Result<(), E>,
 ) -> Result<(), FirmwareError<E>> {
-    check_version(vm)?;
+    check_vm(vm)?;
     for rule in firmware_rules(&vm.features()) {
         let current = read(rule.id).map_err(|source| FirmwareError::Read {
             name: rule.name,
@@ -200,13 +224,23 @@ pub fn sync_firmware_registers<M: GuestMemoryAccess, E>(
     check_firmware_registers(vm, read)
 }
 
-fn check_version<M: GuestMemoryAccess, E>(vm: &Vm<M>) -> Result<(), FirmwareError<E>> {
+fn check_vm<M: GuestMemoryAccess, E>(vm: &Vm<M>) -> Result<(), FirmwareError<E>> {
     let configured = vm.config().smccc_version;
     if configured != KVM_SMCCC_VERSION {
         return Err(FirmwareError::SmcccVersion {
             configured,
             kvm: KVM_SMCCC_VERSION,
         });
+    }
+    if let Some(sdei) = &vm.config().sdei {
+        let slots = sdei.private_slots > 0 || sdei.shared_slots > 0;
+        let on = vm.features().std.contains(StdFeatures::SDEI);
+        if slots && on && !vm.has_interrupt_hook() {
+            return Err(FirmwareError::SlotsWithoutHook {
+                private: sdei.private_slots,
+                shared: sdei.shared_slots,
+            });
+        }
     }
     Ok(())
 }

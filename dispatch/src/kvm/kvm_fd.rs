@@ -1,14 +1,16 @@
 //! The adapter over kvm-ioctls (aarch64 only): registers through the
 //! one-reg ioctls, the filter through the VM's device attributes.
 
-use kvm_ioctls::{VcpuFd, VmFd};
+use kvm_ioctls::{VcpuExit, VcpuFd, VmFd};
 
 use fwcall_pvtime::GuestMemoryAccess;
 
 use super::abi;
+use super::exit::HypercallExit;
 use super::filter::{FilterPlan, FilterRange};
 use super::firmware::{FirmwareError, sync_firmware_registers};
 use super::regs::{Reg, VcpuRegisters};
+use super::run::{Exit, RunVcpu};
 use crate::Vm;
 
 impl VcpuRegisters for VcpuFd {
@@ -91,4 +93,29 @@ pub fn sync_firmware<M: GuestMemoryAccess>(
         |id| read_one_reg(vcpu, id),
         |id, v| write_one_reg(vcpu, id, v),
     )
+}
+
+impl RunVcpu for VcpuFd {
+    type Other<'a> = VcpuExit<'a>;
+
+    fn set_immediate_exit(&mut self, on: bool) {
+        self.set_kvm_immediate_exit(u8::from(on));
+    }
+
+    fn run(&mut self) -> Result<Exit<'_, VcpuExit<'_>>, kvm_ioctls::Error> {
+        match VcpuFd::run(self) {
+            Ok(VcpuExit::Hypercall(h)) => Ok(Exit::Hypercall(HypercallExit::from(&h))),
+            Ok(VcpuExit::MmioRead(addr, data)) => Ok(Exit::MmioRead { addr, data }),
+            Ok(VcpuExit::MmioWrite(addr, data)) => Ok(Exit::MmioWrite { addr, data }),
+            Ok(VcpuExit::SystemEvent(kind, data)) => Ok(Exit::SystemEvent { kind, data }),
+            Ok(VcpuExit::Intr) => Ok(Exit::Interrupted),
+            Ok(other) => Ok(Exit::Other(other)),
+            // EINTR: a signal or immediate_exit. EAGAIN: KVM asks to be
+            // called again (a vCPU woken while blocked).
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                Ok(Exit::Interrupted)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }

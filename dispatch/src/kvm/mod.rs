@@ -1,5 +1,5 @@
-//! The KVM/arm64 embedding: hypercall exits, the SMCCC filter, firmware
-//! registers and SDEI delivery (feature `kvm`).
+//! The KVM/arm64 embedding: the run loop, hypercall exits, the SMCCC
+//! filter and firmware registers (feature `kvm`).
 //!
 //! KVM answers most SMCCC calls itself (the Arm Architecture calls, PSCI,
 //! TRNG, its vendor calls). Since Linux 6.4 a VMM can ask it to forward
@@ -14,19 +14,57 @@
 //!    [`check_firmware_registers`]): KVM answers `SMCCC_ARCH_FEATURES` and
 //!    `SMCCC_VERSION` itself, so its `STD_HYP_BMAP` PV-time bit must match
 //!    what fwcall serves and fwcall must use KVM's SMCCC version 1.1
-//!    ([`vm_config`]). A mismatch is a typed [`FirmwareError`].
-//! 3. **Exits** ([`KvmVcpu::serve`]): decode `kvm_run.hypercall` into a
-//!    [`Call`](crate::Call) (arguments read through [`VcpuRegisters`]),
-//!    let fwcall handle it, write the result back. The PC is never moved:
+//!    ([`vm_config`]); and SDEI may not offer binding slots that nothing
+//!    could feed (the in-kernel vGIC owns the interrupts). A mismatch is a
+//!    typed [`FirmwareError`]. [`cpu_features`] reads the guest CPU
+//!    features SDEI needs from the vCPU's ID registers.
+//! 3. **The run loop** ([`Runner`]): the vCPU with what KVM still owes it,
+//!    and the only order in which fwcall may act before `KVM_RUN`.
+//! 4. **Exits** ([`Runner::serve`], [`KvmVcpu::serve`]): decode
+//!    `kvm_run.hypercall` into a [`Call`](crate::Call), reading exactly the
+//!    argument registers the function takes
+//!    ([`Vm::argument_registers`](crate::Vm::argument_registers), from the
+//!    [`budget`](crate::smccc::budget) tables), let fwcall handle it, write
+//!    back exactly the registers the reply defines. The PC is never moved:
 //!    KVM already stepped over the `HVC`/`SMC`.
-//! 4. **Delivery** ([`KvmVcpu::deliver_pending`]): before every `KVM_RUN`,
-//!    enter a pending SDEI handler. Another thread that raised an event (or
-//!    a call that signalled one) gets [`Kicks`](crate::Kicks): the VMM
-//!    kicks those vCPUs out of `KVM_RUN` ([`kick_targets`]).
 //!
-//! [`VcpuRegisters`] is implemented for kvm-ioctls' `VcpuFd` on aarch64 and
-//! for the plain [`RegisterFile`] everywhere, which drives the same code in
-//! tests on any host.
+//! [`VcpuRegisters`] and [`RunVcpu`] are implemented for kvm-ioctls'
+//! `VcpuFd` on aarch64, for the plain [`RegisterFile`], and by
+//! [`fake::FakeVcpu`], a model of KVM's run semantics that drives the same
+//! code in tests on any host.
+//!
+//! # The run loop
+//!
+//! Each round is three steps, each produced only by the one before, so the
+//! order cannot be got wrong:
+//!
+//! 1. [`Runner::prepare`]: settle what the vCPU is owed. KVM/arm64 finishes
+//!    an MMIO access (the loaded value into its register, the PC past the
+//!    instruction) only inside the *next* `KVM_RUN`, so after an MMIO exit
+//!    the runner makes one `KVM_RUN` with `immediate_exit = 1`: KVM
+//!    completes the access and returns `EINTR` without entering the guest.
+//!    Then it clears `immediate_exit`; check the VMM's own stop and pause
+//!    requests on the returned [`Prepared`] (a paused vCPU owes nothing,
+//!    so its registers can be saved).
+//! 2. [`Prepared::deliver`]: account stolen time, then enter a pending SDEI
+//!    handler. Both come after the clear, so a kick that lands any time
+//!    from there until KVM reads `immediate_exit` stops the next
+//!    `KVM_RUN`, and the round after it sees the work.
+//! 3. [`Ready::run`]: `KVM_RUN`. The runner remembers what the exit leaves
+//!    owed.
+//!
+//! The example below (`examples/kvm_run_loop.rs`, run here as a test on the
+//! fake vCPU) is the loop of the reference VMM, word for word between the
+//! `run-loop` markers, around a stand-in VMM:
+//!
+//! ```rust
+#![doc = include_str!("../../examples/kvm_run_loop.rs")]
+//! ```
+//!
+//! Before any vCPU runs, once: `install_filter(&vm_fd,
+//! &FilterPlan::for_vm(&vm))`, `sync_firmware(&vm, &vcpu_fd)` (both
+//! aarch64-only), and never `KVM_ARM_VCPU_PVTIME_IPA` (fwcall writes the
+//! records).
 //!
 //! # Kicking a vCPU
 //!
@@ -34,60 +72,25 @@
 //! delivery now, the VMM sends its thread a signal (a real-time signal with
 //! a handler that does nothing but set `kvm_run.immediate_exit = 1`, and no
 //! `SA_RESTART`). Either the thread is inside `KVM_RUN`, which returns
-//! `EINTR`, or it is about to enter, and `immediate_exit` makes that
-//! `KVM_RUN` return `EINTR` at once: no kick is lost between the pending
-//! check and the ioctl. The thread then clears `immediate_exit`, calls
-//! [`KvmVcpu::deliver_pending`] and runs again. A kicked vCPU with nothing
-//! to take just re-enters the guest, so spurious kicks are harmless.
-//!
-//! # The run loop
-//!
-//! ```ignore
-//! use fwcall::kvm::{self, HypercallExit, KvmVcpu};
-//! use kvm_ioctls::VcpuExit;
-//!
-//! // Once, before any vCPU runs (vm_fd: kvm_ioctls::VmFd, vm: fwcall::Vm).
-//! kvm::install_filter(&vm_fd, &kvm::FilterPlan::for_vm(&vm))?;
-//! kvm::sync_firmware(&vm, &vcpu_fds[0])?;
-//! // Never set KVM_ARM_VCPU_PVTIME_IPA: fwcall writes the records.
-//!
-//! // On each vCPU thread.
-//! let me = KvmVcpu::new(&vm, index)?;
-//! loop {
-//!     me.vcpu().account_steal(run_delay_since_last_time())?;
-//!     if let Some(d) = me.deliver_pending(&mut vcpu_fd)? {
-//!         kick(kvm::kick_targets(&d.kicks, Some(index), vm.vcpu_count()));
-//!     }
-//!     vcpu_fd.set_kvm_immediate_exit(0);
-//!     match vcpu_fd.run() {
-//!         Ok(VcpuExit::Hypercall(h)) => {
-//!             let exit = HypercallExit::from(&h);
-//!             let outcome = me.serve(exit, &mut vcpu_fd)?;
-//!             kick(kvm::kick_targets(&outcome.kicks, Some(index), vm.vcpu_count()));
-//!         }
-//!         Ok(VcpuExit::MmioRead(..) | VcpuExit::MmioWrite(..)) => { /* devices */ }
-//!         Ok(VcpuExit::SystemEvent(..)) => break,
-//!         Err(e) if e.errno() == libc::EINTR => {} // kicked: loop to deliver
-//!         other => panic!("{other:?}"),
-//!     }
-//! }
-//! ```
-//!
-//! The reference VMM (`refvmm/` in the fwcall repository) is this loop,
-//! compiled and booting Linux.
+//! `EINTR` ([`Exit::Interrupted`]), or it is about to enter, and
+//! `immediate_exit` makes that `KVM_RUN` return `EINTR` at once: no kick is
+//! lost after [`Runner::prepare`] cleared the flag. A kicked vCPU with
+//! nothing to take just re-enters the guest, so spurious kicks are
+//! harmless. [`kick_targets`] lists the vCPUs an outcome names.
 
 pub mod abi;
 mod exit;
+pub mod fake;
+mod features;
 mod filter;
 mod firmware;
 #[cfg(target_arch = "aarch64")]
 mod kvm_fd;
 mod regs;
+mod run;
 
-pub use exit::{
-    Decoded, HypercallExit, KvmVcpu, RegisterError, apply_delivery, apply_reply,
-    argument_registers, decode, kick_targets, read_interrupted,
-};
+pub use exit::{Decoded, HypercallExit, KvmVcpu, RegisterError, apply_reply, decode, kick_targets};
+pub use features::cpu_features;
 pub use filter::{FilterError, FilterPlan, FilterRange};
 pub use firmware::{
     FirmwareError, FirmwareRule, KVM_SMCCC_VERSION, check_firmware_registers, firmware_rules,
@@ -99,6 +102,11 @@ pub use kvm_fd::{
     write_one_reg,
 };
 pub use regs::{Reg, RegisterFile, VcpuRegisters};
+pub use run::{Exit, LoopError, Owed, Prepared, Ready, RunVcpu, Runner, Traffic};
 
+#[cfg(test)]
+mod budget_tests;
+#[cfg(test)]
+mod loop_tests;
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,10 @@ pub enum Reg {
     SpsrEl1,
     /// `SCTLR_EL1`.
     SctlrEl1,
+    /// `ID_AA64PFR1_EL1` (read-only: BTI, SSBS, MTE, NMI).
+    IdAa64Pfr1El1,
+    /// `ID_AA64MMFR1_EL1` (read-only: PAN).
+    IdAa64Mmfr1El1,
 }
 
 impl Reg {
@@ -42,6 +46,8 @@ impl Reg {
             Reg::ElrEl1 => abi::core_reg_id(kvm_regs_offset::ELR_EL1),
             Reg::SpsrEl1 => abi::core_reg_id(kvm_regs_offset::SPSR_EL1),
             Reg::SctlrEl1 => abi::SCTLR_EL1,
+            Reg::IdAa64Pfr1El1 => abi::ID_AA64PFR1_EL1,
+            Reg::IdAa64Mmfr1El1 => abi::ID_AA64MMFR1_EL1,
         }
     }
 
@@ -59,6 +65,8 @@ impl Reg {
             Reg::ElrEl1 => "elr_el1",
             Reg::SpsrEl1 => "spsr_el1",
             Reg::SctlrEl1 => "sctlr_el1",
+            Reg::IdAa64Pfr1El1 => "id_aa64pfr1_el1",
+            Reg::IdAa64Mmfr1El1 => "id_aa64mmfr1_el1",
         }
     }
 }
@@ -114,6 +122,10 @@ pub struct RegisterFile {
     pub spsr_el1: u64,
     /// `SCTLR_EL1`.
     pub sctlr_el1: u64,
+    /// `ID_AA64PFR1_EL1`.
+    pub id_aa64pfr1_el1: u64,
+    /// `ID_AA64MMFR1_EL1`.
+    pub id_aa64mmfr1_el1: u64,
     /// Number of reads so far.
     pub reads: u32,
     /// Number of writes so far.
@@ -130,6 +142,8 @@ impl RegisterFile {
             Reg::ElrEl1 => &mut self.elr_el1,
             Reg::SpsrEl1 => &mut self.spsr_el1,
             Reg::SctlrEl1 => &mut self.sctlr_el1,
+            Reg::IdAa64Pfr1El1 => &mut self.id_aa64pfr1_el1,
+            Reg::IdAa64Mmfr1El1 => &mut self.id_aa64mmfr1_el1,
         }
     }
 }

@@ -73,9 +73,7 @@ fn flag_bit0_means_smc_and_clear_means_hvc() {
 #[test]
 fn function_id_comes_from_the_exit_and_arguments_from_x1_up() {
     let mut regs = numbered();
-    let Decoded::Call(call) =
-        decode(hvc(ids::SDEI_EVENT_REGISTER), SmcccVersion::V1_2, &mut regs).unwrap()
-    else {
+    let Decoded::Call(call) = decode(hvc(ids::SDEI_EVENT_REGISTER), 17, &mut regs).unwrap() else {
         panic!("refused")
     };
     assert_eq!(call.fid(), ids::SDEI_EVENT_REGISTER);
@@ -91,16 +89,26 @@ fn function_id_comes_from_the_exit_and_arguments_from_x1_up() {
 }
 
 #[test]
-fn smccc_1_1_reads_only_x1_to_x7() {
+fn decode_reads_only_the_registers_asked_for() {
     let mut regs = numbered();
-    let Decoded::Call(call) =
-        decode(hvc(ids::SDEI_EVENT_REGISTER), SmcccVersion::V1_1, &mut regs).unwrap()
-    else {
+    let Decoded::Call(call) = decode(hvc(ids::SDEI_EVENT_REGISTER), 5, &mut regs).unwrap() else {
         panic!("refused")
     };
-    assert_eq!(regs.reads, 7);
-    assert_eq!(call.x[7], 0x1007);
-    assert!(call.x[8..].iter().all(|v| *v == 0));
+    assert_eq!(regs.reads, 5);
+    assert_eq!(call.x[5], 0x1005);
+    assert!(call.x[6..].iter().all(|v| *v == 0));
+}
+
+#[test]
+fn smccc_1_1_never_reads_past_x7() {
+    let vm = vm(1);
+    let mut svc = vm_config(1);
+    svc.smccc_version = SmcccVersion::V1_1;
+    let mut vm2 = Vm::new(svc, NoMemory).unwrap();
+    vm2.add_service(0xC600_0010..=0xC600_001F, 3, alloc::boxed::Box::new(Dice))
+        .unwrap();
+    assert_eq!(vm2.argument_registers(FunctionId(0xC600_0010)), 7);
+    assert_eq!(vm.argument_registers(ids::SDEI_EVENT_REGISTER), 5);
 }
 
 #[test]
@@ -110,7 +118,7 @@ fn smc_conduit_reaches_the_call() {
         nr: u64::from(ids::SDEI_VERSION.raw()),
         flags: abi::HYPERCALL_EXIT_SMC,
     };
-    let Decoded::Call(call) = decode(exit, SmcccVersion::V1_1, &mut regs).unwrap() else {
+    let Decoded::Call(call) = decode(exit, 0, &mut regs).unwrap() else {
         panic!()
     };
     assert_eq!(call.conduit, crate::Conduit::Smc);
@@ -208,7 +216,7 @@ fn restore_with_el1_writes_elr_and_spsr() {
 #[test]
 fn interrupted_context_is_x0_to_x17_pc_pstate_and_sctlr() {
     let mut regs = numbered();
-    let i = read_interrupted(&mut regs).unwrap();
+    let i = super::exit::read_interrupted(&mut regs, true).unwrap();
     assert_eq!(i.x[..], numbered().x[..18]);
     assert_eq!(
         (i.pc, i.pstate, i.sctlr_el1),
@@ -228,7 +236,7 @@ fn delivery_writes_x0_to_x3_pc_and_pstate_only() {
         pstate: 0x3c5,
         kicks: Kicks::none(),
     };
-    apply_delivery(&d, &mut regs).unwrap();
+    super::exit::apply_delivery(&d, &mut regs).unwrap();
     assert_eq!(regs.x[..4], [0, 0xa1, 0xa2, 0xa3]);
     assert_eq!(regs.x[4..], before.x[4..]);
     assert_eq!((regs.pc, regs.pstate), (0x5000, 0x3c5));
@@ -254,12 +262,7 @@ impl VcpuRegisters for Broken {
 
 #[test]
 fn register_errors_name_the_register_and_the_direction() {
-    let e = decode(
-        hvc(ids::SDEI_VERSION),
-        SmcccVersion::V1_1,
-        &mut Broken(Reg::X(3)),
-    )
-    .unwrap_err();
+    let e = decode(hvc(ids::SDEI_EVENT_ROUTING_SET), 3, &mut Broken(Reg::X(3))).unwrap_err();
     assert_eq!(
         e,
         RegisterError {
@@ -665,7 +668,7 @@ proptest! {
     fn decoded_arguments_round_trip_through_a_restore(x in proptest::array::uniform18(any::<u64>()), fid in any::<u32>()) {
         let mut regs = RegisterFile::default();
         regs.x[..18].copy_from_slice(&x);
-        let Decoded::Call(call) = decode(HypercallExit { nr: u64::from(fid), flags: 0 }, SmcccVersion::V1_2, &mut regs).unwrap() else {
+        let Decoded::Call(call) = decode(HypercallExit { nr: u64::from(fid), flags: 0 }, 17, &mut regs).unwrap() else {
             unreachable!()
         };
         prop_assert_eq!(&call.x[1..], &x[1..]);
@@ -684,4 +687,104 @@ proptest! {
         let _ = me.serve(HypercallExit { nr, flags }, &mut regs).unwrap();
         let _ = me.deliver_pending(&mut regs).unwrap();
     }
+}
+
+// --- CPU features from the vCPU's ID registers -------------------------------
+
+#[test]
+fn cpu_features_come_from_the_vcpus_id_registers_one_feature_at_a_time() {
+    use crate::CpuFeatures;
+    // (ID_AA64PFR1_EL1, ID_AA64MMFR1_EL1) as a vCPU with only that feature
+    // reports them (Arm ARM field values, Linux arch/arm64/tools/sysreg).
+    let cases = [
+        ("none", 0, 0, CpuFeatures::empty()),
+        ("PAN (FEAT_PAN)", 0, 1 << 20, CpuFeatures::PAN),
+        ("PAN3", 0, 3 << 20, CpuFeatures::PAN),
+        ("SSBS (FEAT_SSBS)", 1 << 4, 0, CpuFeatures::SSBS),
+        ("SSBS2", 2 << 4, 0, CpuFeatures::SSBS),
+        ("MTE (FEAT_MTE)", 1 << 8, 0, CpuFeatures::MTE),
+        ("MTE2", 2 << 8, 0, CpuFeatures::MTE),
+        ("BTI", 1, 0, CpuFeatures::BTI),
+        ("NMI", 1 << 36, 0, CpuFeatures::NMI),
+        // Fields next to them mean nothing here: SME, RAS_frac, GCS, LO.
+        (
+            "neighbours",
+            1 << 24 | 1 << 12 | 1 << 44,
+            1 << 16,
+            CpuFeatures::empty(),
+        ),
+    ];
+    for (what, pfr1, mmfr1, want) in cases {
+        let mut regs = RegisterFile {
+            id_aa64pfr1_el1: pfr1,
+            id_aa64mmfr1_el1: mmfr1,
+            ..Default::default()
+        };
+        assert_eq!(cpu_features(&mut regs).unwrap(), want, "{what}");
+        assert_eq!((regs.reads, regs.writes), (2, 0), "two reads, once");
+    }
+    assert_eq!(Reg::IdAa64Pfr1El1.kvm_id(), abi::sys_reg_id(3, 0, 0, 4, 1));
+    assert_eq!(Reg::IdAa64Mmfr1El1.kvm_id(), abi::sys_reg_id(3, 0, 0, 7, 1));
+    let e = cpu_features(&mut Broken(Reg::IdAa64Mmfr1El1)).unwrap_err();
+    assert_eq!(e.reg, Reg::IdAa64Mmfr1El1);
+}
+
+// --- no promise without a path -------------------------------------------------
+
+#[test]
+fn kvm_config_offers_no_binding_slots() {
+    let vm = vm(1);
+    let mut regs = numbered();
+    let me = KvmVcpu::new(&vm, VcpuIndex(0)).unwrap();
+    assert_eq!(
+        call(&me, &mut regs, ids::SDEI_FEATURES, &[0]),
+        0,
+        "BIND_SLOTS"
+    );
+    assert_eq!(check_firmware_registers(&vm, kvm_regs(1)), Ok(()));
+}
+
+#[test]
+fn binding_slots_without_an_interrupt_hook_are_refused_and_say_why() {
+    let mut c = vm_config(1);
+    if let Some(s) = c.sdei.as_mut() {
+        s.private_slots = 2;
+        s.shared_slots = 1;
+    }
+    let mut vm = Vm::new(c, NoMemory).unwrap();
+    let e = check_firmware_registers(&vm, kvm_regs(1)).unwrap_err();
+    assert_eq!(
+        e,
+        FirmwareError::SlotsWithoutHook {
+            private: 2,
+            shared: 1
+        }
+    );
+    let msg = alloc::format!("{e}");
+    assert!(msg.contains("vGIC owns every interrupt"), "{msg}");
+    assert!(
+        sync_firmware_registers(&vm, kvm_regs(1), |_, _| Ok(())).is_err(),
+        "sync refuses too"
+    );
+
+    #[derive(Debug)]
+    struct Userspace;
+    impl crate::InterruptHook for Userspace {
+        fn divert(&self, _: u32, _: Option<VcpuIndex>) {}
+        fn give_back(&self, _: u32) {}
+    }
+    vm.set_interrupt_hook(alloc::boxed::Box::new(Userspace));
+    assert!(vm.has_interrupt_hook());
+    assert_eq!(check_firmware_registers(&vm, kvm_regs(1)), Ok(()));
+}
+
+#[test]
+fn slots_do_not_matter_while_sdei_is_switched_off() {
+    let mut c = vm_config(1);
+    if let Some(s) = c.sdei.as_mut() {
+        s.shared_slots = 8;
+    }
+    let vm = Vm::new(c, NoMemory).unwrap();
+    vm.set_features(crate::FeatureRegister::Std, 0).unwrap();
+    assert_eq!(check_firmware_registers(&vm, kvm_regs(1)), Ok(()));
 }
