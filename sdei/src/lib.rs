@@ -60,6 +60,8 @@ mod delivery;
 mod events;
 mod hook;
 pub mod pstate;
+mod ready;
+mod routing;
 mod server;
 pub mod snapshot;
 pub mod state_machine;

@@ -11,6 +11,8 @@
 //! * [`ArchService`] serves `SMCCC_VERSION`, `SMCCC_ARCH_FEATURES`,
 //!   `SMCCC_ARCH_SOC_ID` and `SMCCC_ARCH_WORKAROUND_1/2/3`.
 //! * [`ids`] names every function ID fwcall knows, spelled as the specs do.
+//! * [`sync`] is the one lock type (and the atomics) of every fwcall core
+//!   crate: a sleeping mutex with `std`, a spin lock without.
 //!
 //! ```
 //! use fwcall_smccc::{ids, Call, FunctionId, Owner, Convention, SmcccVersion, ArchService, Reply};
@@ -37,6 +39,7 @@ pub mod error;
 pub mod fid;
 pub mod ids;
 pub mod mpidr;
+pub mod sync;
 pub mod uid;
 pub mod version;
 
