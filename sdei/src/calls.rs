@@ -530,7 +530,7 @@ impl Sdei {
 
     /// Unregisters every shared event (a running one is left
     /// unregister-pending and makes the answer DENIED, the others are
-    /// unregistered all the same, as PRIVATE_RESET does); if none was
+    /// unregistered all the same, as `PRIVATE_RESET` does); if none was
     /// running, releases every bound slot (first failure returned).
     fn shared_reset_locked(&self, t: &mut SharedTable, log: &mut HookLog, kicks: &mut Kicks) -> R {
         let mut denied = false;

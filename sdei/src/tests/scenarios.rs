@@ -343,7 +343,7 @@ fn pe_mask_moves_a_routed_rm_any_event_to_another_vcpu() {
 }
 
 /// Issue 14's window: vCPU 0's `take_delivery` read `shared_for_me` (no
-/// shared event yet), the VMM then routed a shared RM_ANY trigger to vCPU 0
+/// shared event yet), the VMM then routed a shared `RM_ANY` trigger to vCPU 0
 /// (unmasked, idle), and vCPU 0 went on to enter a private handler. The
 /// trigger must not wait for that handler while vCPU 1 idles unmasked.
 #[test]

@@ -227,7 +227,7 @@ fn restore_rejects_each_kind_of_impossible_state() {
 }
 
 /// Two vCPUs: vCPU 0 runs a private normal handler, vCPU 1 is masked, and
-/// a shared normal RM_ANY trigger waits with no vCPU able to take it.
+/// a shared normal `RM_ANY` trigger waits with no vCPU able to take it.
 fn waiting_sim() -> Sim {
     let mut s = Sim::new(2);
     s.ready(0, EV_PRIV_NORMAL, ENTRY, 1);
