@@ -189,7 +189,7 @@ impl Sdei {
                     Some(t) => Some(t.private_bind.get(i).copied().flatten().ok_or(Denied)?),
                     None => None,
                 };
-                self.set_private(&mut st, i, next);
+                self.set_private(v, &mut st, i, next);
                 if let Some(h) = st.handlers.get_mut(i) {
                     *h = crate::server::Handler { entry, arg };
                 }
@@ -229,7 +229,7 @@ impl Sdei {
                 let slot = self.slot(v);
                 let mut st = slot.state.lock();
                 let next = transition(st.state(i), action).ok_or(Denied)?;
-                self.set_private(&mut st, i, next);
+                self.set_private(v, &mut st, i, next);
                 self.refresh_hint(slot, &st);
             }
             EventRef::Shared(i) => {
@@ -277,8 +277,11 @@ impl Sdei {
     fn status(&self, v: u32, event: u64) -> R {
         let which = self.lookup_arg(event).ok_or(Invalid)?;
         let state = match which {
-            EventRef::Private(i) => self.slot(v).state.lock().state(i),
-            // The mirror is written under the shared lock with the table.
+            // The mirrors are written with the state, under its lock.
+            EventRef::Private(i) => {
+                let bits = self.slot(v).status.get(i).map_or(0, |m| m.load(SeqCst));
+                HandlerState::from_bits(bits).unwrap_or_default()
+            }
             EventRef::Shared(i) => {
                 let bits = self.shared_status.get(i).map_or(0, |m| m.load(SeqCst));
                 HandlerState::from_bits(bits).unwrap_or_default()
@@ -582,7 +585,7 @@ impl Sdei {
         if r == Err(Denied) {
             return Err(Denied);
         }
-        self.set_private(st, i, next);
+        self.set_private(v, st, i, next);
         if before.registered() && !next.registered() {
             st.pending &= !(1u64 << i);
             if let Some(h) = st.handlers.get_mut(i) {

@@ -136,7 +136,7 @@ impl Sdei {
             EventRef::Private(i) => {
                 let s = st.state(i);
                 let next = transition(s, Action::Dispatch)?;
-                self.set_private(&mut st, i, next);
+                self.set_private(v, &mut st, i, next);
                 st.pending &= !(1u64 << i);
                 slot.pending.store(st.pending, SeqCst);
                 let h = st.handlers.get(i).copied().unwrap_or_default();
@@ -214,7 +214,7 @@ impl Sdei {
         match top.which {
             EventRef::Private(i) => {
                 let s = st.state(i);
-                self.set_private(&mut st, i, transition(s, Action::Complete).unwrap_or(s));
+                self.set_private(v, &mut st, i, transition(s, Action::Complete).unwrap_or(s));
             }
             EventRef::Shared(i) => {
                 if let Some(e) = shared.as_mut().and_then(|t| t.events.get_mut(i)) {

@@ -224,6 +224,9 @@ pub(crate) struct VcpuSlot {
     /// Shared events (bits) pending and routed to this vCPU (written under
     /// the shared lock).
     pub shared_for_me: AtomicU64,
+    /// `EVENT_STATUS` bits of each private event (written under the vCPU
+    /// lock with the state; `EVENT_STATUS` reads them without it).
+    pub status: Box<[AtomicU8]>,
 }
 
 impl fmt::Debug for VcpuSlot {
@@ -237,6 +240,7 @@ impl fmt::Debug for VcpuSlot {
 
 impl VcpuSlot {
     pub fn new(state: VcpuState) -> Self {
+        let n_private = state.handlers.len();
         VcpuSlot {
             gate: AtomicU8::new(GATE_MASKED),
             pending: AtomicU64::new(state.pending),
@@ -244,6 +248,7 @@ impl VcpuSlot {
             state: Lock::new(state),
             hint: AtomicBool::new(false),
             shared_for_me: AtomicU64::new(0),
+            status: (0..n_private).map(|_| AtomicU8::new(0)).collect(),
         }
     }
 
@@ -517,11 +522,15 @@ impl Sdei {
             .map_or(Priority::Normal, |e| e.priority)
     }
 
-    /// Sets private instance `i` of a vCPU (whose lock the caller holds),
-    /// keeping the in-use count `INTERRUPT_RELEASE` reads.
-    pub(crate) fn set_private(&self, st: &mut VcpuState, i: usize, s: HandlerState) {
+    /// Sets private instance `i` of vCPU `v` (whose lock the caller holds),
+    /// keeping its `EVENT_STATUS` mirror and the in-use count
+    /// `INTERRUPT_RELEASE` reads.
+    pub(crate) fn set_private(&self, v: u32, st: &mut VcpuState, i: usize, s: HandlerState) {
         let was = (st.in_use() >> i) & 1 != 0;
         st.put(i, s);
+        if let Some(m) = self.slot(v).status.get(i) {
+            m.store(s.bits(), SeqCst);
+        }
         let now = (st.in_use() >> i) & 1 != 0;
         if let Some(c) = self.private_in_use.get(i)
             && was != now

@@ -290,6 +290,11 @@ impl Sdei {
                         .enumerate()
                         .map(|(i, info)| {
                             let h = st.handlers.get(i).copied().unwrap_or_default();
+                            debug_assert_eq!(
+                                s.status.get(i).map(|m| m.load(SeqCst)),
+                                Some(st.state(i).bits()),
+                                "private status mirror of event index {i}"
+                            );
                             PrivateEventState {
                                 event: info.number,
                                 status: st.state(i).bits(),
@@ -380,7 +385,7 @@ impl Sdei {
                 if p.pending && !s.registered() {
                     return Err(E::BadPending { event: p.event });
                 }
-                sdei.set_private(&mut st, i, s);
+                sdei.set_private(vi as u32, &mut st, i, s);
                 if p.pending {
                     st.pending |= 1 << i;
                 }

@@ -196,7 +196,7 @@ impl Sdei {
             }
             // What is left in use (unregister-pending handlers) is discarded.
             for i in bits(st.in_use()) {
-                self.set_private(&mut st, i, HandlerState::UNREGISTERED);
+                self.set_private(vcpu.0, &mut st, i, HandlerState::UNREGISTERED);
             }
             *st = VcpuState::new(self.table.private.len());
             slot.gate.fetch_or(GATE_MASKED, SeqCst);
