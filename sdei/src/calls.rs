@@ -1,6 +1,6 @@
 //! The 19 SDEI calls. Each check follows TF-A's order (spec §2.1).
 
-use fwcall_smccc::sync::atomic::Ordering::SeqCst;
+use fwcall_smccc::sync::atomic::Ordering::{Acquire, SeqCst};
 
 use fwcall_smccc::{Call, Kicks, Mpidr, Outcome, Reply, VcpuIndex};
 
@@ -279,11 +279,11 @@ impl Sdei {
         let state = match which {
             // The mirrors are written with the state, under its lock.
             EventRef::Private(i) => {
-                let bits = self.slot(v).status.get(i).map_or(0, |m| m.load(SeqCst));
+                let bits = self.slot(v).status.get(i).map_or(0, |m| m.load(Acquire));
                 HandlerState::from_bits(bits).unwrap_or_default()
             }
             EventRef::Shared(i) => {
-                let bits = self.shared_status.get(i).map_or(0, |m| m.load(SeqCst));
+                let bits = self.shared_status.get(i).map_or(0, |m| m.load(Acquire));
                 HandlerState::from_bits(bits).unwrap_or_default()
             }
         };

@@ -64,7 +64,8 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use fwcall_smccc::sync::Lock;
-use fwcall_smccc::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::SeqCst};
+use fwcall_smccc::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
+use fwcall_smccc::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64};
 use fwcall_smccc::{CALL_REGS, Mpidr, VcpuIndex};
 
 use crate::config::{CpuFeatures, MAX_VCPUS, Priority, SdeiConfig, SdeiConfigError, SdeiVersion};
@@ -378,6 +379,16 @@ pub(crate) fn affinity_index(mpidrs: &[Mpidr]) -> Result<Vec<(u64, u32)>, SdeiCo
     Ok(by)
 }
 
+/// Writes a `EVENT_STATUS` mirror (its writer holds the state's lock).
+/// Not part of the routing protocol: release/acquire suffices, and an
+/// unchanged value is not written again.
+#[inline]
+pub(crate) fn publish_status(m: &AtomicU8, s: HandlerState) {
+    if m.load(Relaxed) != s.bits() {
+        m.store(s.bits(), Release);
+    }
+}
+
 /// Indices of the set bits of `m`, lowest first.
 pub(crate) fn bits(mut m: u64) -> impl Iterator<Item = usize> {
     core::iter::from_fn(move || {
@@ -529,7 +540,7 @@ impl Sdei {
         let was = (st.in_use() >> i) & 1 != 0;
         st.put(i, s);
         if let Some(m) = self.slot(v).status.get(i) {
-            m.store(s.bits(), SeqCst);
+            publish_status(m, s);
         }
         let now = (st.in_use() >> i) & 1 != 0;
         if let Some(c) = self.private_in_use.get(i)
@@ -547,7 +558,7 @@ impl Sdei {
     pub(crate) fn set_shared(&self, e: &mut SharedInstance, i: usize, s: HandlerState) {
         e.state = s;
         if let Some(m) = self.shared_status.get(i) {
-            m.store(s.bits(), SeqCst);
+            publish_status(m, s);
         }
     }
 

@@ -519,7 +519,7 @@ impl Sdei {
                 }
             }
             if let Some(m) = sdei.shared_status.get(i) {
-                m.store(hs.bits(), SeqCst);
+                crate::server::publish_status(m, hs);
             }
             if let Some(e) = t.events.get_mut(i) {
                 *e = inst;
