@@ -853,6 +853,15 @@ pub fn oversubscribed(vcpus: u32, raising: Raising, run_for: Duration) -> Oversu
     let start = Instant::now();
     barrier.wait();
     std::thread::sleep(run_for);
+    // On a loaded machine the VMM thread may not have run yet: give it up
+    // to 5 s more to raise at least once, so the checks have something to
+    // check.
+    let late = Instant::now();
+    while ledger.raised.iter().all(|r| r.load(Ordering::SeqCst) == 0)
+        && late.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     stop.store(true, Ordering::Relaxed);
     let mut report = OversubReport::default();
     for t in threads {
