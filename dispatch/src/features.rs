@@ -158,7 +158,7 @@ pub(crate) struct FeatureState {
     // Serialises writers against each other and against the freeze, so a
     // write that passed the check cannot land after the first call saw the
     // old value. Never taken by a call.
-    write_lock: spin::Mutex<()>,
+    write_lock: fwcall_smccc::sync::Lock<()>,
 }
 
 impl FeatureState {
@@ -172,7 +172,7 @@ impl FeatureState {
             supported,
             frozen: AtomicBool::new(false),
             pinned: false,
-            write_lock: spin::Mutex::new(()),
+            write_lock: fwcall_smccc::sync::Lock::new(()),
         }
     }
 
@@ -196,7 +196,7 @@ impl FeatureState {
             supported,
             frozen: AtomicBool::new(false),
             pinned,
-            write_lock: spin::Mutex::new(()),
+            write_lock: fwcall_smccc::sync::Lock::new(()),
         }
     }
 

@@ -455,6 +455,53 @@ fn missing_required_section_is_refused() {
     );
 }
 
+/// The sample's sections followed by `n` empty optional ones (issue 14's
+/// hostile blob: 16 MB of them took minutes to check pairwise).
+fn with_empty_sections(n: u32) -> Vec<u8> {
+    let blob = sample();
+    let (_, sections) = format::parse(&blob).unwrap();
+    let mut w = Writer::with_capacity(n as usize * 16);
+    for s in &sections {
+        w.section(s.tag, s.required, |b| b.extend_from_slice(s.payload));
+    }
+    for tag in 0..n {
+        w.section(0x1000_0000 + tag, false, |_| {});
+    }
+    w.finish()
+}
+
+#[test]
+fn sixteen_megabytes_of_empty_sections_are_refused_by_the_section_limit() {
+    let mut blob = with_empty_sections(1 << 20);
+    assert!(blob.len() > 16 << 20);
+    let count = 3 + (1u32 << 20);
+    assert_eq!(
+        inspect(&blob).unwrap_err(),
+        RestoreError::Format(FormatError::TooManySections { count, max: 256 })
+    );
+    // A header claiming the limit leaves the rest as trailing bytes.
+    blob[28..32].copy_from_slice(&256u32.to_le_bytes());
+    format::reseal(&mut blob);
+    assert_eq!(
+        inspect(&blob).unwrap_err(),
+        RestoreError::Format(FormatError::Malformed {
+            what: "trailing bytes after the last section"
+        })
+    );
+}
+
+#[test]
+fn optional_sections_up_to_the_limit_are_skipped() {
+    let blob = with_empty_sections(format::MAX_SECTIONS as u32 - 3);
+    let r = Vm::restore(rich_config(3), AtomicMemory::new(&[sim::RESERVED]), &blob).unwrap();
+    assert_eq!(r.snapshot().unwrap(), sample());
+    let over = with_empty_sections(format::MAX_SECTIONS as u32 - 2);
+    assert!(matches!(
+        inspect(&over),
+        Err(RestoreError::Format(FormatError::TooManySections { .. }))
+    ));
+}
+
 /// A blob either is refused or loads a state that passes validation on its
 /// own, restores, and round-trips.
 fn refused_or_valid(blob: &[u8]) {

@@ -1,13 +1,13 @@
 //! The 19 SDEI calls. Each check follows TF-A's order (spec §2.1).
 
-use core::sync::atomic::Ordering::SeqCst;
+use fwcall_smccc::sync::atomic::Ordering::{Acquire, SeqCst};
 
 use fwcall_smccc::{Call, Kicks, Mpidr, Outcome, Reply, VcpuIndex};
 
 use crate::config::SdeiVersion;
 use crate::events::{EventRef, Origin};
 use crate::hook::{HookCall, HookLog};
-use crate::server::{Routing, Sdei, SharedTable};
+use crate::server::{FIRST_PPI, GATE_MASKED, Routing, Sdei, SharedTable, VcpuState};
 use crate::state_machine::{Action, HandlerState, transition, unregister_result};
 use crate::{Priority, SdeiError};
 
@@ -189,7 +189,7 @@ impl Sdei {
                     Some(t) => Some(t.private_bind.get(i).copied().flatten().ok_or(Denied)?),
                     None => None,
                 };
-                st.set_state(i, next);
+                self.set_private(v, &mut st, i, next);
                 if let Some(h) = st.handlers.get_mut(i) {
                     *h = crate::server::Handler { entry, arg };
                 }
@@ -205,7 +205,7 @@ impl Sdei {
                 if origin == Origin::Slot && bound.is_none() {
                     return Err(Denied);
                 }
-                e.state = next;
+                self.set_shared(e, i, next);
                 e.entry = entry;
                 e.arg = arg;
                 e.routing = routing;
@@ -229,14 +229,15 @@ impl Sdei {
                 let slot = self.slot(v);
                 let mut st = slot.state.lock();
                 let next = transition(st.state(i), action).ok_or(Denied)?;
-                st.set_state(i, next);
+                self.set_private(v, &mut st, i, next);
                 self.refresh_hint(slot, &st);
             }
             EventRef::Shared(i) => {
                 let mut t = self.shared.lock();
                 let e = t.events.get_mut(i).ok_or(Invalid)?;
-                e.state = transition(e.state, action).ok_or(Denied)?;
-                self.reroute(&mut t, kicks);
+                let next = transition(e.state, action).ok_or(Denied)?;
+                self.set_shared(e, i, next);
+                self.route(&mut t, i, kicks);
             }
         }
         Ok(0)
@@ -262,12 +263,12 @@ impl Sdei {
                 let intid = t
                     .as_ref()
                     .and_then(|t| t.private_bind.get(i).copied().flatten());
-                unregister_private(&mut st, v, i, intid, log)
+                self.unregister_private(&mut st, v, i, intid, log)
             }
             EventRef::Shared(i) => {
                 let mut t = self.shared.lock();
-                let r = unregister_shared(&mut t, i, log);
-                self.reroute(&mut t, kicks);
+                let r = self.unregister_shared(&mut t, i, log);
+                self.route(&mut t, i, kicks);
                 r
             }
         }
@@ -276,14 +277,15 @@ impl Sdei {
     fn status(&self, v: u32, event: u64) -> R {
         let which = self.lookup_arg(event).ok_or(Invalid)?;
         let state = match which {
-            EventRef::Private(i) => self.slot(v).state.lock().state(i),
-            EventRef::Shared(i) => self
-                .shared
-                .lock()
-                .events
-                .get(i)
-                .map(|e| e.state)
-                .unwrap_or_default(),
+            // The mirrors are written with the state, under its lock.
+            EventRef::Private(i) => {
+                let bits = self.slot(v).status.get(i).map_or(0, |m| m.load(Acquire));
+                HandlerState::from_bits(bits).unwrap_or_default()
+            }
+            EventRef::Shared(i) => {
+                let bits = self.shared_status.get(i).map_or(0, |m| m.load(Acquire));
+                HandlerState::from_bits(bits).unwrap_or_default()
+            }
         };
         Ok(state.bits() as u64)
     }
@@ -351,32 +353,33 @@ impl Sdei {
         if let Some(intid) = bound {
             let _ = log.push(HookCall::Divert(intid, target.map(VcpuIndex)));
         }
-        self.reroute(&mut t, kicks);
+        self.route(&mut t, i, kicks);
         Ok(0)
     }
 
     #[inline]
     fn pe_mask(&self, v: u32, kicks: &mut Kicks) -> R {
         let slot = self.slot(v);
-        let was_masked = slot.masked.swap(true, SeqCst);
-        // Shared events routed here must find another vCPU (RM_PE ones stay).
+        let before = slot.gate.fetch_or(GATE_MASKED, SeqCst);
+        // The gate is published; now the events routed here must find
+        // another vCPU (RM_PE ones stay).
         if slot.shared_for_me.load(SeqCst) != 0 {
-            self.reroute_cold(kicks);
+            self.route_mine_cold(v, u64::MAX, kicks);
         }
-        Ok(!was_masked as u64)
+        Ok((before & GATE_MASKED == 0) as u64)
     }
 
     #[inline]
     fn pe_unmask(&self, v: u32, kicks: &mut Kicks) -> R {
         let slot = self.slot(v);
-        slot.masked.swap(false, SeqCst);
-        // Triggers publish `pending` before reading the mask; we publish the
-        // mask before reading `pending`: one of us sets the hint.
+        let before = slot.gate.fetch_and(!GATE_MASKED, SeqCst);
+        // Triggers publish `pending` before reading the gate; we publish the
+        // gate before reading `pending`: one of us sets the hint.
         if slot.pending.load(SeqCst) != 0 || slot.shared_for_me.load(SeqCst) != 0 {
             slot.hint.store(true, SeqCst);
         }
-        if self.waiting.load(SeqCst) != 0 {
-            self.reroute_cold(kicks);
+        if before & !GATE_MASKED == 0 && self.became_able(v, slot.busy.load(SeqCst)) {
+            self.route_waiting_cold(kicks);
         }
         Ok(0)
     }
@@ -409,14 +412,18 @@ impl Sdei {
         } else {
             (&self.table.shared, &mut t.shared_bind)
         };
-        let free = infos
+        let (index, (info, bind)) = infos
             .iter()
             .zip(binds.iter_mut())
-            .find(|(info, b)| info.origin == Origin::Slot && b.is_none())
+            .enumerate()
+            .find(|(_, (info, b))| info.origin == Origin::Slot && b.is_none())
             .ok_or(OutOfResource)?;
-        *free.1 = Some(intid);
+        *bind = Some(intid);
+        if private {
+            self.set_ppi(intid, Some(index));
+        }
         self.bound.fetch_add(1, SeqCst);
-        Ok(free.0.number as u64)
+        Ok(info.number as u64)
     }
 
     fn interrupt_release(&self, v: u32, event: u64) -> R {
@@ -430,29 +437,21 @@ impl Sdei {
     }
 
     /// `INTERRUPT_RELEASE` of a dynamic slot with the shared lock held.
-    /// A private slot must be unregistered and idle on every vCPU.
+    /// A private slot must be unregistered and idle on every vCPU: its
+    /// in-use count (kept under each vCPU's lock; raising it from zero
+    /// needs the shared lock, which REGISTER of a slot takes) must be zero.
     pub(crate) fn release_locked(&self, t: &mut SharedTable, which: EventRef) -> R {
-        let (registrations, idle) = match which {
-            EventRef::Private(i) => {
-                let mut regs = 0usize;
-                let mut idle = true;
-                for s in self.vcpus.iter() {
-                    let st = s.state.lock();
-                    let state = st.state(i);
-                    regs += state.registered() as usize;
-                    idle &= transition(state, Action::Release).is_some();
-                }
-                (regs, idle)
-            }
+        let free = match which {
+            EventRef::Private(i) => self
+                .private_in_use
+                .get(i)
+                .is_some_and(|c| c.load(SeqCst) == 0),
             EventRef::Shared(i) => {
                 let state = t.events.get(i).map(|e| e.state).unwrap_or_default();
-                (
-                    state.registered() as usize,
-                    transition(state, Action::Release).is_some(),
-                )
+                transition(state, Action::Release).is_some()
             }
         };
-        if registrations != 0 || !idle {
+        if !free {
             return Err(Denied);
         }
         let bind = match which {
@@ -461,11 +460,24 @@ impl Sdei {
         };
         match bind {
             Some(b @ Some(_)) => {
+                if let (EventRef::Private(_), Some(intid)) = (which, *b) {
+                    self.set_ppi(intid, None);
+                }
                 *b = None;
                 self.bound.fetch_sub(1, SeqCst);
                 Ok(0)
             }
             _ => Err(Invalid),
+        }
+    }
+
+    /// The lock-free PPI table `irq` reads (shared lock held).
+    pub(crate) fn set_ppi(&self, intid: u32, index: Option<usize>) {
+        if let Some(e) = intid
+            .checked_sub(FIRST_PPI)
+            .and_then(|k| self.ppi.get(k as usize))
+        {
+            e.store(index.map_or(0, |i| i as u8 + 1), SeqCst);
         }
     }
 
@@ -477,7 +489,7 @@ impl Sdei {
         let slot = self.slot(tv);
         let mut st = slot.state.lock();
         let s = st.state(0);
-        if slot.masked.load(SeqCst) || !s.registered() || !s.enabled() {
+        if slot.gated() || !s.registered() || !s.enabled() {
             return Err(Invalid);
         }
         st.pending |= 1;
@@ -504,7 +516,7 @@ impl Sdei {
                 continue;
             }
             let intid = t.private_bind.get(i).copied().flatten();
-            denied |= unregister_private(&mut st, v, i, intid, log) == Err(Pending);
+            denied |= self.unregister_private(&mut st, v, i, intid, log) == Err(Pending);
         }
         if denied { Err(Denied) } else { Ok(0) }
     }
@@ -513,22 +525,27 @@ impl Sdei {
         let mut log = HookLog::new();
         let r = {
             let mut t = self.shared.lock();
-            let r = self.shared_reset_locked(&mut t, &mut log);
-            self.reroute(&mut t, kicks);
-            r
+            self.shared_reset_locked(&mut t, &mut log, kicks)
         };
         self.run_hooks(&log);
         r
     }
 
-    fn shared_reset_locked(&self, t: &mut SharedTable, log: &mut HookLog) -> R {
+    /// Unregisters every shared event (a running one is left
+    /// unregister-pending and makes the answer DENIED, the others are
+    /// unregistered all the same, as `PRIVATE_RESET` does); if none was
+    /// running, releases every bound slot (first failure returned).
+    fn shared_reset_locked(&self, t: &mut SharedTable, log: &mut HookLog, kicks: &mut Kicks) -> R {
+        let mut denied = false;
         for i in 0..t.events.len() {
             if t.events.get(i).map(|e| e.state) == Some(HandlerState::UNREGISTERED) {
                 continue;
             }
-            if unregister_shared(t, i, log) == Err(Pending) {
-                return Err(Denied);
-            }
+            denied |= self.unregister_shared(t, i, log) == Err(Pending);
+            self.route(t, i, kicks);
+        }
+        if denied {
+            return Err(Denied);
         }
         let mut first: R = Ok(0);
         let bound: heapless::Vec<EventRef, 128> = t
@@ -553,53 +570,54 @@ impl Sdei {
         }
         first
     }
-}
 
-/// UNREGISTER of private event `i` on a vCPU whose lock is held.
-pub(crate) fn unregister_private(
-    st: &mut crate::server::VcpuState,
-    v: u32,
-    i: usize,
-    intid: Option<u32>,
-    log: &mut HookLog,
-) -> Result<u64, SdeiError> {
-    let before = st.state(i);
-    let (next, r) = unregister_result(before);
-    if r == Err(Denied) {
-        return Err(Denied);
-    }
-    st.set_state(i, next);
-    if before.registered() && !next.registered() {
-        st.pending &= !(1u64 << i);
-        if let Some(h) = st.handlers.get_mut(i) {
-            *h = Default::default();
+    /// UNREGISTER of private event `i` on a vCPU whose lock is held.
+    pub(crate) fn unregister_private(
+        &self,
+        st: &mut VcpuState,
+        v: u32,
+        i: usize,
+        intid: Option<u32>,
+        log: &mut HookLog,
+    ) -> Result<u64, SdeiError> {
+        let before = st.state(i);
+        let (next, r) = unregister_result(before);
+        if r == Err(Denied) {
+            return Err(Denied);
         }
-        if let Some(intid) = intid {
-            let _ = log.push(HookCall::GiveBack(intid, Some(VcpuIndex(v))));
+        self.set_private(v, st, i, next);
+        if before.registered() && !next.registered() {
+            st.pending &= !(1u64 << i);
+            if let Some(h) = st.handlers.get_mut(i) {
+                *h = Default::default();
+            }
+            if let Some(intid) = intid {
+                let _ = log.push(HookCall::GiveBack(intid, Some(VcpuIndex(v))));
+            }
         }
+        r.map(|()| 0)
     }
-    r.map(|()| 0)
-}
 
-/// UNREGISTER of shared event `i` (shared lock held). The caller reroutes.
-pub(crate) fn unregister_shared(t: &mut SharedTable, i: usize, log: &mut HookLog) -> R {
-    let bound = t.shared_bind.get(i).copied().flatten();
-    let e = t.events.get_mut(i).ok_or(Invalid)?;
-    let before = e.state;
-    let (next, r) = unregister_result(before);
-    if r == Err(Denied) {
-        return Err(Denied);
-    }
-    e.state = next;
-    if before.registered() && !next.registered() {
-        e.pending = false;
-        e.entry = 0;
-        e.arg = 0;
-        e.routing = Routing::Any;
-        e.affinity = 0;
-        if let Some(intid) = bound {
-            let _ = log.push(HookCall::GiveBack(intid, None));
+    /// UNREGISTER of shared event `i` (shared lock held). The caller routes.
+    pub(crate) fn unregister_shared(&self, t: &mut SharedTable, i: usize, log: &mut HookLog) -> R {
+        let bound = t.shared_bind.get(i).copied().flatten();
+        let e = t.events.get_mut(i).ok_or(Invalid)?;
+        let before = e.state;
+        let (next, r) = unregister_result(before);
+        if r == Err(Denied) {
+            return Err(Denied);
         }
+        self.set_shared(e, i, next);
+        if before.registered() && !next.registered() {
+            e.pending = false;
+            e.entry = 0;
+            e.arg = 0;
+            e.routing = Routing::Any;
+            e.affinity = 0;
+            if let Some(intid) = bound {
+                let _ = log.push(HookCall::GiveBack(intid, None));
+            }
+        }
+        r.map(|()| 0)
     }
-    r.map(|()| 0)
 }

@@ -1,6 +1,6 @@
 //! Entering a handler (spec §11–§12) and leaving it (§13–§14).
 
-use core::sync::atomic::Ordering::SeqCst;
+use fwcall_smccc::sync::atomic::Ordering::SeqCst;
 
 use fwcall_smccc::{CALL_REGS, Context, El1Regs, Kicks, Outcome, Reply, VcpuIndex};
 
@@ -8,7 +8,7 @@ use crate::SdeiError;
 use crate::calls::valid_entry;
 use crate::events::EventRef;
 use crate::pstate::exception_entry;
-use crate::server::{Saved, Sdei, allowed};
+use crate::server::{Saved, Sdei, allowed, bits};
 use crate::state_machine::{Action, transition};
 
 /// What the vCPU would resume with now, as the VMM hands it over before
@@ -73,47 +73,70 @@ impl Sdei {
     /// ```
     pub fn take_delivery(&self, vcpu: VcpuIndex, interrupted: &Interrupted) -> Option<Delivery> {
         let slot = self.vcpus.get(vcpu.get())?;
-        let v = vcpu.0;
         slot.hint.store(false, SeqCst);
         let for_me = slot.shared_for_me.load(SeqCst);
+        self.enter(vcpu.0, for_me, interrupted)
+    }
+
+    /// `take_delivery` after its read of `shared_for_me` (`for_me`), which
+    /// a router may have added bits to since: tests pass a stale value to
+    /// replay that window.
+    pub(crate) fn enter(&self, v: u32, for_me: u64, interrupted: &Interrupted) -> Option<Delivery> {
+        let slot = self.slot(v);
         let mut shared = (for_me != 0).then(|| self.shared.lock());
         let mut st = slot.state.lock();
         slot.pending.store(st.pending, SeqCst);
-        let masked = slot.masked.load(SeqCst);
-        if masked || st.stack.is_full() {
+        let gated = slot.gated();
+        if gated || st.stack.is_full() {
             return None;
         }
         let busy = st.busy();
-        let private = st.deliverable_private(&self.table, masked);
-        let mut shared_cand = 0u64;
-        if let Some(t) = shared.as_mut() {
-            let mask = allowed(busy, self.table.shared_critical);
-            for (i, e) in t.events.iter().enumerate() {
-                let bit = 1u64 << i;
-                if for_me & bit == 0 {
-                    continue;
+        let able = allowed(busy, self.table.shared_critical);
+        let private = st.deliverable_private(&self.table, gated);
+        let mut routed_here = 0u64;
+        if let Some(t) = shared.as_ref() {
+            for i in bits(for_me) {
+                if t.events
+                    .get(i)
+                    .is_some_and(|e| e.target == Some(v) && e.routable())
+                {
+                    routed_here |= 1 << i;
                 }
-                if e.target == Some(v) && e.routable() {
-                    shared_cand |= bit & mask;
-                } else {
-                    slot.shared_for_me.fetch_and(!bit, SeqCst);
-                }
+            }
+            // Bits of events routed elsewhere or no longer routable.
+            let stale = for_me & !routed_here;
+            if stale != 0 {
+                slot.shared_for_me.fetch_and(!stale, SeqCst);
             }
         }
         let lowest = |m: u64| (m != 0).then(|| m.trailing_zeros() as usize);
         let pc_ = self.table.private_critical;
         let sc = self.table.shared_critical;
-        let which = lowest(private & pc_)
+        let shared_cand = routed_here & able;
+        let Some(which) = lowest(private & pc_)
             .map(EventRef::Private)
             .or_else(|| lowest(shared_cand & sc).map(EventRef::Shared))
             .or_else(|| lowest(private & !pc_).map(EventRef::Private))
-            .or_else(|| lowest(shared_cand & !sc).map(EventRef::Shared))?;
+            .or_else(|| lowest(shared_cand & !sc).map(EventRef::Shared))
+        else {
+            drop(st);
+            // Nothing to enter. An RM_ANY event routed here that this vCPU
+            // cannot take should not exist (whoever made it unable routed it
+            // on); should one, route it now rather than let it wait. Its new
+            // target's hint is set; there is no outcome to carry a kick.
+            if let Some(t) = shared.as_mut()
+                && routed_here & !able != 0
+            {
+                self.route_mine(t, v, !able, &mut Kicks::none());
+            }
+            return None;
+        };
         let info = *self.table.info(which);
         let (entry, arg) = match which {
             EventRef::Private(i) => {
                 let s = st.state(i);
                 let next = transition(s, Action::Dispatch)?;
-                st.set_state(i, next);
+                self.set_private(v, &mut st, i, next);
                 st.pending &= !(1u64 << i);
                 slot.pending.store(st.pending, SeqCst);
                 let h = st.handlers.get(i).copied().unwrap_or_default();
@@ -122,7 +145,8 @@ impl Sdei {
             EventRef::Shared(i) => {
                 let t = shared.as_mut()?;
                 let e = t.events.get_mut(i)?;
-                e.state = transition(e.state, Action::Dispatch)?;
+                let next = transition(e.state, Action::Dispatch)?;
+                self.set_shared(e, i, next);
                 e.pending = false;
                 e.target = None;
                 e.running_on = Some(v);
@@ -139,14 +163,23 @@ impl Sdei {
             pstate: interrupted.pstate,
             sctlr: interrupted.sctlr_el1,
         });
-        slot.busy.store(st.busy(), SeqCst);
+        let now_busy = st.busy();
+        slot.busy.store(now_busy, SeqCst);
         self.refresh_hint(slot, &st);
         drop(st);
+        // Busier now: the busy level is published, so shared events routed
+        // here that it no longer allows move on (a router that claimed this
+        // vCPU before seeing the new level set its bit before this load).
         let mut kicks = Kicks::none();
-        if let Some(t) = shared.as_mut() {
-            // Other shared events routed here may now find an idle vCPU.
-            self.reroute(t, &mut kicks);
+        let unable = !allowed(now_busy, sc);
+        match shared.as_mut() {
+            Some(t) => self.route_mine(t, v, unable, &mut kicks),
+            None if slot.shared_for_me.load(SeqCst) & unable != 0 => {
+                self.route_mine_cold(v, unable, &mut kicks)
+            }
+            None => {}
         }
+        drop(shared);
         Some(Delivery {
             event: info.number,
             x: [info.number as u64, arg, interrupted.pc, interrupted.pstate],
@@ -181,25 +214,38 @@ impl Sdei {
         match top.which {
             EventRef::Private(i) => {
                 let s = st.state(i);
-                st.set_state(i, transition(s, Action::Complete).unwrap_or(s));
+                self.set_private(v, &mut st, i, transition(s, Action::Complete).unwrap_or(s));
             }
             EventRef::Shared(i) => {
                 if let Some(e) = shared.as_mut().and_then(|t| t.events.get_mut(i)) {
-                    e.state = transition(e.state, Action::Complete).unwrap_or(e.state);
+                    let next = transition(e.state, Action::Complete).unwrap_or(e.state);
+                    self.set_shared(e, i, next);
                     e.running_on = None;
                 }
             }
         }
-        slot.busy.store(st.busy(), SeqCst);
+        let now_busy = st.busy();
+        slot.busy.store(now_busy, SeqCst);
         self.refresh_hint(slot, &st);
         drop(st);
+        // Less busy now: join the candidate sets (after publishing `busy`),
+        // then route what waits for a vCPU like this one.
+        let wants = !slot.gated() && self.became_able(v, now_busy);
         let mut kicks = Kicks::none();
-        if shared.is_none() && self.waiting.load(SeqCst) != 0 {
-            shared = Some(self.shared.lock());
+        match shared.as_mut() {
+            Some(t) => {
+                if let EventRef::Shared(i) = top.which {
+                    // Triggered again while it ran: routable now.
+                    self.route(t, i, &mut kicks);
+                }
+                if wants {
+                    self.route_waiting(t, &mut kicks);
+                }
+            }
+            None if wants => self.route_waiting_cold(&mut kicks),
+            None => {}
         }
-        if let Some(t) = shared.as_mut() {
-            self.reroute(t, &mut kicks);
-        }
+        drop(shared);
         let ctx = match resume {
             None => Context {
                 x: top.x,

@@ -61,6 +61,8 @@ mod delivery;
 mod events;
 mod hook;
 pub mod pstate;
+mod ready;
+mod routing;
 mod server;
 pub mod snapshot;
 pub mod state_machine;

@@ -1,21 +1,77 @@
 //! The VM-wide server: its tables, locks and cross-vCPU routing.
 //!
-//! Locking (fixed order, never reversed): the shared table first, then at
-//! most one vCPU lock at a time, or several in ascending index order. Hot
-//! calls on a vCPU's own events (`PE_MASK`/`PE_UNMASK`, `EVENT_CONTEXT`,
-//! `EVENT_COMPLETE` of a private event) take only that vCPU's lock, and
-//! take the shared lock only when an atomic says shared work is waiting.
+//! # Locking rules
+//!
+//! There are two kinds of lock ([`Lock`]: a sleeping mutex with `std`, a
+//! spin lock without), and a fixed order:
+//!
+//! 1. the **shared lock** (`Sdei::shared`): shared events, bindings, the
+//!    routing decisions;
+//! 2. **one vCPU lock** (`VcpuSlot::state`): that vCPU's private events and
+//!    saved contexts.
+//!
+//! A thread takes the shared lock before a vCPU lock, holds at most one
+//! vCPU lock at a time, and never takes a vCPU lock while it holds the
+//! shared lock except for the one vCPU its operation concerns. So no
+//! operation under the shared lock waits on N vCPU locks, and nothing can
+//! deadlock. The interrupt hook is called after both are released.
+//!
+//! Everything another thread needs from a vCPU without its lock is an
+//! atomic in its [`VcpuSlot`], written by the vCPU's own thread (`gate`,
+//! `busy`, the `pending` mirror) or by the router under the shared lock
+//! (`shared_for_me`); `hint` is set by anyone and cleared by the vCPU. All
+//! of them are `SeqCst`: the protocols below are Dekker-style (publish your
+//! own state, then read the other side's), which needs a single order.
+//!
+//! **Work under the shared lock is bounded by the event count, never by
+//! the vCPU count.** `RM_ANY` routing finds the lowest able vCPU in two
+//! [`ReadySet`]s (vCPUs that may be open and idle; open and not running a
+//! critical handler) instead of scanning vCPUs; a raise routes its own
+//! event, a completion or an unmask the events that wait (bitmap
+//! `Sdei::waiting`), a mask or a handler entry the events routed to that
+//! vCPU (`shared_for_me`). `INTERRUPT_RELEASE` reads a per-event count of
+//! vCPUs using a private slot instead of every vCPU's state. PPIs are
+//! looked up in a lock-free table and touch only their vCPU's lock.
+//!
+//! **Hot calls take no VM-wide lock.** `PE_MASK`/`PE_UNMASK` are one
+//! read-modify-write of the vCPU's `gate` plus loads; `EVENT_CONTEXT`,
+//! `EVENT_STATUS` and a private `EVENT_COMPLETE` take only their vCPU's
+//! lock (a shared `EVENT_STATUS` reads a per-event atomic). They take the
+//! shared lock only when an atomic says shared work is theirs: a shared
+//! event routed to them, or one waiting that they could now take.
+//!
+//! **An `RM_ANY` trigger never strands.** A vCPU that becomes less able
+//! (`PE_MASK`, entering a handler, a reset) publishes that first and then
+//! reads `shared_for_me`: events routed to it that it can no longer take
+//! are routed again. The router claims a vCPU by setting its bit in
+//! `shared_for_me` first and then re-reading its `gate` and `busy`: if it
+//! became unable meanwhile, the router takes the bit back and looks
+//! further. One of the two always sees the other. Symmetrically, a vCPU
+//! that becomes able publishes that (and its `ReadySet` bits) and then
+//! reads `waiting`; a router that finds nobody publishes `waiting` and
+//! then looks once more.
+//!
+//! **Gates.** A vCPU takes no delivery while any bit of its `gate` is
+//! set. Bit [`GATE_MASKED`] is the SDEI PE mask. A further reason a vCPU
+//! cannot take events (the power state of a PSCI-aware VMM, say) is one
+//! more bit: set it with a read-modify-write and call `Sdei::close_gate`'s
+//! path (as `PE_MASK` does), clear it and call the open path (as
+//! `PE_UNMASK` does); routing, delivery, restore checks and the ready
+//! sets follow without further change.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::SeqCst};
 
-use fwcall_smccc::{CALL_REGS, Kicks, Mpidr, VcpuIndex};
+use fwcall_smccc::sync::Lock;
+use fwcall_smccc::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
+use fwcall_smccc::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64};
+use fwcall_smccc::{CALL_REGS, Mpidr, VcpuIndex};
 
 use crate::config::{CpuFeatures, MAX_VCPUS, Priority, SdeiConfig, SdeiConfigError, SdeiVersion};
 use crate::events::{EventRef, EventTable};
 use crate::hook::{HookCall, InterruptHook};
+use crate::ready::ReadySet;
 use crate::state_machine::HandlerState;
 
 /// Shared-event routing mode (`EVENT_REGISTER` flags bit 0).
@@ -43,6 +99,9 @@ impl Routing {
 pub(crate) const BUSY_IDLE: u8 = 0;
 pub(crate) const BUSY_NORMAL: u8 = 1;
 pub(crate) const BUSY_CRITICAL: u8 = 2;
+
+/// `gate` bit: the SDEI PE mask (`PE_MASK`/`PE_UNMASK`).
+pub(crate) const GATE_MASKED: u8 = 1 << 0;
 
 /// One saved (interrupted) context.
 #[derive(Clone, Copy, Debug)]
@@ -92,7 +151,12 @@ impl VcpuState {
             .unwrap_or_default()
     }
 
-    pub fn set_state(&mut self, i: usize, s: HandlerState) {
+    /// Instances that are not unregistered-and-idle (state 0).
+    pub fn in_use(&self) -> u64 {
+        self.registered | self.running
+    }
+
+    fn put(&mut self, i: usize, s: HandlerState) {
         let bit = 1u64 << i;
         let put = |m: &mut u64, on: bool| {
             if on { *m |= bit } else { *m &= !bit }
@@ -112,8 +176,8 @@ impl VcpuState {
     }
 
     /// Private events that could be entered right now.
-    pub fn deliverable_private(&self, table: &EventTable, masked: bool) -> u64 {
-        if masked {
+    pub fn deliverable_private(&self, table: &EventTable, gated: bool) -> u64 {
+        if gated {
             return 0;
         }
         self.pending
@@ -145,31 +209,60 @@ pub(crate) const fn allows(busy: u8, priority: Priority) -> bool {
 /// A vCPU's lock plus the atomics other threads read or set without it.
 #[repr(align(128))]
 pub(crate) struct VcpuSlot {
-    pub state: spin::Mutex<VcpuState>,
+    pub state: Lock<VcpuState>,
     /// "Maybe something to deliver": set by whoever makes an event
     /// deliverable, cleared only at the start of `take_delivery`.
     pub hint: AtomicBool,
-    /// The PE mask (authoritative: `PE_MASK`/`PE_UNMASK` are a single swap).
-    pub masked: AtomicBool,
+    /// Why the vCPU may take no delivery now (bits; [`GATE_MASKED`]).
+    /// Authoritative: `PE_MASK`/`PE_UNMASK` are one read-modify-write.
+    pub gate: AtomicU8,
     /// Mirror of `VcpuState::pending` ("maybe pending": set before the
-    /// mask is checked, made exact again by `take_delivery`).
+    /// gate is checked, made exact again by `take_delivery`).
     pub pending: AtomicU64,
-    /// Mirror of `VcpuState::busy()` for routing.
+    /// Mirror of `VcpuState::busy()` for routing (written under the vCPU
+    /// lock).
     pub busy: AtomicU8,
-    /// Shared events (bits) pending and routed to this vCPU.
+    /// Shared events (bits) pending and routed to this vCPU (written under
+    /// the shared lock).
     pub shared_for_me: AtomicU64,
+    /// `EVENT_STATUS` bits of each private event (written under the vCPU
+    /// lock with the state; `EVENT_STATUS` reads them without it).
+    pub status: Box<[AtomicU8]>,
+}
+
+impl fmt::Debug for VcpuSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VcpuSlot")
+            .field("gate", &self.gate.load(SeqCst))
+            .field("busy", &self.busy.load(SeqCst))
+            .finish_non_exhaustive()
+    }
 }
 
 impl VcpuSlot {
     pub fn new(state: VcpuState) -> Self {
+        let n_private = state.handlers.len();
         VcpuSlot {
-            masked: AtomicBool::new(true),
+            gate: AtomicU8::new(GATE_MASKED),
             pending: AtomicU64::new(state.pending),
             busy: AtomicU8::new(state.busy()),
-            state: spin::Mutex::new(state),
+            state: Lock::new(state),
             hint: AtomicBool::new(false),
             shared_for_me: AtomicU64::new(0),
+            status: (0..n_private).map(|_| AtomicU8::new(0)).collect(),
         }
+    }
+
+    /// Whether a gate is closed (no delivery now).
+    #[inline]
+    pub fn gated(&self) -> bool {
+        self.gate.load(SeqCst) != 0
+    }
+
+    /// Whether the vCPU can take an event of `priority` now, by its atomics.
+    #[inline]
+    pub fn can_take(&self, priority: Priority) -> bool {
+        !self.gated() && allows(self.busy.load(SeqCst), priority)
     }
 }
 
@@ -202,6 +295,9 @@ pub(crate) struct SharedTable {
     pub shared_bind: Vec<Option<u32>>,
 }
 
+/// First PPI INTID; PPIs are 16..=31.
+pub(crate) const FIRST_PPI: u32 = 16;
+
 /// An SDEI server for one VM.
 ///
 /// ```
@@ -219,10 +315,24 @@ pub struct Sdei {
     pub(crate) mpidrs: Vec<Mpidr>,
     /// (affinity, vCPU index), sorted by affinity.
     pub(crate) by_affinity: Vec<(u64, u32)>,
-    pub(crate) shared: spin::Mutex<SharedTable>,
+    pub(crate) shared: Lock<SharedTable>,
     pub(crate) vcpus: Box<[VcpuSlot]>,
-    /// Shared events pending, enabled and waiting for an eligible vCPU.
-    pub(crate) waiting: AtomicU32,
+    /// vCPUs that may be open and idle (able to take a normal event).
+    pub(crate) ready_normal: ReadySet,
+    /// vCPUs that may be open and not running a critical handler.
+    pub(crate) ready_critical: ReadySet,
+    /// Shared events (bits) pending, enabled and waiting for an able vCPU
+    /// (written under the shared lock).
+    pub(crate) waiting: AtomicU64,
+    /// `EVENT_STATUS` bits of each shared event (written under the shared
+    /// lock with the table; read without it).
+    pub(crate) shared_status: Box<[AtomicU8]>,
+    /// Per private event: vCPUs whose instance is not unregistered-and-idle
+    /// (written under that vCPU's lock).
+    pub(crate) private_in_use: Box<[AtomicU32]>,
+    /// Private event index + 1 bound to PPI `FIRST_PPI + k`, 0 if none
+    /// (written under the shared lock).
+    pub(crate) ppi: [AtomicU8; 16],
     /// Number of bound dynamic slots (fast "nothing bound" for `irq`).
     pub(crate) bound: AtomicU32,
     pub(crate) hook: Option<Box<dyn InterruptHook>>,
@@ -269,6 +379,27 @@ pub(crate) fn affinity_index(mpidrs: &[Mpidr]) -> Result<Vec<(u64, u32)>, SdeiCo
     Ok(by)
 }
 
+/// Writes a `EVENT_STATUS` mirror (its writer holds the state's lock).
+/// Not part of the routing protocol: release/acquire suffices, and an
+/// unchanged value is not written again.
+#[inline]
+pub(crate) fn publish_status(m: &AtomicU8, s: HandlerState) {
+    if m.load(Relaxed) != s.bits() {
+        m.store(s.bits(), Release);
+    }
+}
+
+/// Indices of the set bits of `m`, lowest first.
+pub(crate) fn bits(mut m: u64) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        (m != 0).then(|| {
+            let i = m.trailing_zeros() as usize;
+            m &= m - 1;
+            i
+        })
+    })
+}
+
 impl Sdei {
     /// Builds the server for a VM whose vCPU `i` has `mpidrs[i]`. Every vCPU
     /// starts masked with nothing registered.
@@ -284,10 +415,11 @@ impl Sdei {
         let table = EventTable::new(config)?;
         let by_affinity = affinity_index(mpidrs)?;
         let n_private = table.private.len();
+        let n_shared = table.shared.len();
         let shared = SharedTable {
-            events: alloc::vec![SharedInstance::default(); table.shared.len()],
+            events: alloc::vec![SharedInstance::default(); n_shared],
             private_bind: alloc::vec![None; n_private],
-            shared_bind: alloc::vec![None; table.shared.len()],
+            shared_bind: alloc::vec![None; n_shared],
         };
         let vcpus = mpidrs
             .iter()
@@ -299,9 +431,14 @@ impl Sdei {
             table,
             mpidrs: mpidrs.to_vec(),
             by_affinity,
-            shared: spin::Mutex::new(shared),
+            shared: Lock::new(shared),
             vcpus,
-            waiting: AtomicU32::new(0),
+            ready_normal: ReadySet::new(mpidrs.len()),
+            ready_critical: ReadySet::new(mpidrs.len()),
+            waiting: AtomicU64::new(0),
+            shared_status: (0..n_shared).map(|_| AtomicU8::new(0)).collect(),
+            private_in_use: (0..n_private).map(|_| AtomicU32::new(0)).collect(),
+            ppi: core::array::from_fn(|_| AtomicU8::new(0)),
             bound: AtomicU32::new(0),
             hook: None,
         })
@@ -344,7 +481,9 @@ impl Sdei {
 
     /// Whether the vCPU is PE-masked (`None` for an unknown vCPU).
     pub fn is_masked(&self, vcpu: VcpuIndex) -> Option<bool> {
-        self.vcpus.get(vcpu.get()).map(|s| s.masked.load(SeqCst))
+        self.vcpus
+            .get(vcpu.get())
+            .map(|s| s.gate.load(SeqCst) & GATE_MASKED != 0)
     }
 
     /// Whether a delivery may be waiting for the vCPU: a single atomic
@@ -386,103 +525,53 @@ impl Sdei {
         self.vcpus.get(v as usize).unwrap_or(&self.vcpus[0])
     }
 
+    /// The priority of shared event `i`.
+    pub(crate) fn shared_priority(&self, i: usize) -> Priority {
+        self.table
+            .shared
+            .get(i)
+            .map_or(Priority::Normal, |e| e.priority)
+    }
+
+    /// Sets private instance `i` of vCPU `v` (whose lock the caller holds),
+    /// keeping its `EVENT_STATUS` mirror and the in-use count
+    /// `INTERRUPT_RELEASE` reads.
+    pub(crate) fn set_private(&self, v: u32, st: &mut VcpuState, i: usize, s: HandlerState) {
+        let was = (st.in_use() >> i) & 1 != 0;
+        st.put(i, s);
+        if let Some(m) = self.slot(v).status.get(i) {
+            publish_status(m, s);
+        }
+        let now = (st.in_use() >> i) & 1 != 0;
+        if let Some(c) = self.private_in_use.get(i)
+            && was != now
+        {
+            if now {
+                c.fetch_add(1, SeqCst);
+            } else {
+                c.fetch_sub(1, SeqCst);
+            }
+        }
+    }
+
+    /// Sets shared instance `i`'s state (shared lock held) and its mirror.
+    pub(crate) fn set_shared(&self, e: &mut SharedInstance, i: usize, s: HandlerState) {
+        e.state = s;
+        if let Some(m) = self.shared_status.get(i) {
+            publish_status(m, s);
+        }
+    }
+
     /// Sets the hint if the vCPU (whose lock the caller holds) can take
     /// something now.
     pub(crate) fn refresh_hint(&self, slot: &VcpuSlot, st: &VcpuState) -> bool {
-        let masked = slot.masked.load(SeqCst);
-        let any = st.deliverable_private(&self.table, masked) != 0
-            || (!masked && slot.shared_for_me.load(SeqCst) != 0);
+        let gated = slot.gated();
+        let any = st.deliverable_private(&self.table, gated) != 0
+            || (!gated && slot.shared_for_me.load(SeqCst) != 0);
         if any {
             slot.hint.store(true, SeqCst);
         }
         any
-    }
-
-    /// Routes every pending shared event again (shared lock held): drops
-    /// targets that can no longer take their event, and gives each
-    /// routable event without a target one. `RM_PE` goes to its vCPU
-    /// whatever its mask (it waits there); `RM_ANY` goes to the lowest-index
-    /// vCPU that is unmasked and idle enough for the event's priority, or
-    /// waits for one (counted in `waiting`).
-    pub(crate) fn reroute(&self, t: &mut SharedTable, kicks: &mut Kicks) {
-        self.reroute_pass(t, kicks);
-        if self.waiting.load(SeqCst) != 0 {
-            // A vCPU may have unmasked or completed after the first pass
-            // read its mirrors but before `waiting` was published: it then
-            // did not see `waiting`, so look once more.
-            self.reroute_pass(t, kicks);
-        }
-    }
-
-    /// Takes the shared lock and reroutes (the rare tail of hot calls).
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn reroute_cold(&self, kicks: &mut Kicks) {
-        let mut t = self.shared.lock();
-        self.reroute(&mut t, kicks);
-    }
-
-    fn reroute_pass(&self, t: &mut SharedTable, kicks: &mut Kicks) {
-        let mut waiting = 0;
-        for (i, e) in t.events.iter_mut().enumerate() {
-            let bit = 1u64 << i;
-            let priority = self
-                .table
-                .shared
-                .get(i)
-                .map_or(Priority::Normal, |e| e.priority);
-            let routable = e.routable();
-            if let Some(tg) = e.target {
-                let s = self.slot(tg);
-                let keep = routable
-                    && match e.routing {
-                        Routing::Pe => true,
-                        Routing::Any => {
-                            !s.masked.load(SeqCst) && allows(s.busy.load(SeqCst), priority)
-                        }
-                    };
-                if keep {
-                    continue;
-                }
-                s.shared_for_me.fetch_and(!bit, SeqCst);
-                e.target = None;
-            }
-            if !routable {
-                continue;
-            }
-            match self.choose(e.routing, e.affinity, priority, bit) {
-                Some(tg) => {
-                    e.target = Some(tg);
-                    kicks.add(VcpuIndex(tg));
-                }
-                None => waiting += 1,
-            }
-        }
-        self.waiting.store(waiting, SeqCst);
-    }
-
-    fn choose(&self, routing: Routing, affinity: u64, priority: Priority, bit: u64) -> Option<u32> {
-        let claim = |v: u32, check_mask: bool| {
-            let s = self.slot(v);
-            s.shared_for_me.fetch_or(bit, SeqCst);
-            if check_mask && s.masked.load(SeqCst) {
-                // It masked meanwhile; its PE_MASK may not have seen the bit.
-                s.shared_for_me.fetch_and(!bit, SeqCst);
-                return false;
-            }
-            s.hint.store(true, SeqCst);
-            true
-        };
-        match routing {
-            Routing::Pe => {
-                let v = self.vcpu_by_affinity(affinity)?;
-                claim(v, false).then_some(v)
-            }
-            Routing::Any => (0..self.vcpus.len() as u32).find(|&v| {
-                let s = self.slot(v);
-                !s.masked.load(SeqCst) && allows(s.busy.load(SeqCst), priority) && claim(v, true)
-            }),
-        }
     }
 
     /// Runs the hook calls collected while locks were held.

@@ -5,13 +5,13 @@
 //! validating every field: any input gives a server or a typed error.
 
 use alloc::vec::Vec;
-use core::sync::atomic::Ordering::SeqCst;
+use fwcall_smccc::sync::atomic::Ordering::SeqCst;
 
 use fwcall_smccc::{CALL_REGS, Mpidr};
 
 use crate::config::{Priority, SdeiConfig, SdeiConfigError};
 use crate::events::{EventRef, Origin};
-use crate::server::{Handler, Routing, Saved, Sdei, SharedInstance};
+use crate::server::{GATE_MASKED, Handler, Routing, Saved, Sdei, SharedInstance};
 use crate::state_machine::HandlerState;
 
 /// Everything the server holds.
@@ -146,11 +146,34 @@ pub enum SdeiStateError {
         /// The event.
         event: u32,
     },
-    /// Pending without registration, or a target that cannot take it.
-    #[error("event {event:#x}: pending trigger or its target vCPU is inconsistent")]
+    /// Pending without registration, or a target without a routable trigger.
+    #[error(
+        "event {event:#x}: a pending trigger without a registration, or a target vCPU without a routable trigger or out of range"
+    )]
     BadPending {
         /// The event.
         event: u32,
+    },
+    /// A pending shared trigger routed to a vCPU that cannot take it.
+    #[error(
+        "event {event:#x}: its pending trigger is routed to vCPU {vcpu}, which cannot take it (masked, busy at the event's priority, or not the RM_PE vCPU); fwcall never writes such a state"
+    )]
+    UnableTarget {
+        /// The event.
+        event: u32,
+        /// The vCPU named as its target.
+        vcpu: u32,
+    },
+    /// A pending shared trigger waits with no vCPU chosen while one could
+    /// take it.
+    #[error(
+        "event {event:#x}: its pending trigger waits with no vCPU chosen although vCPU {vcpu} could take it; fwcall never writes such a state"
+    )]
+    StrandedTrigger {
+        /// The event.
+        event: u32,
+        /// The lowest vCPU that could take it.
+        vcpu: u32,
     },
     /// Running bits and saved contexts disagree.
     #[error("event {event:#x}: the running bit, running vCPU and saved contexts disagree")]
@@ -243,13 +266,23 @@ impl Sdei {
                 intid: *b,
             })
             .collect();
+        for (i, e) in t.events.iter().enumerate() {
+            debug_assert_eq!(
+                self.shared_status.get(i).map(|m| m.load(SeqCst)),
+                Some(e.state.bits()),
+                "shared status mirror of event index {i}"
+            );
+        }
+        // One vCPU lock at a time, never under the shared lock (the vCPUs
+        // are paused, so the two reads see one state).
+        drop(t);
         let vcpus = self
             .vcpus
             .iter()
             .map(|s| {
                 let st = s.state.lock();
                 VcpuSdeiState {
-                    masked: s.masked.load(SeqCst),
+                    masked: s.gate.load(SeqCst) & GATE_MASKED != 0,
                     private: self
                         .table
                         .private
@@ -257,6 +290,11 @@ impl Sdei {
                         .enumerate()
                         .map(|(i, info)| {
                             let h = st.handlers.get(i).copied().unwrap_or_default();
+                            debug_assert_eq!(
+                                s.status.get(i).map(|m| m.load(SeqCst)),
+                                Some(st.state(i).bits()),
+                                "private status mirror of event index {i}"
+                            );
                             PrivateEventState {
                                 event: info.number,
                                 status: st.state(i).bits(),
@@ -347,7 +385,7 @@ impl Sdei {
                 if p.pending && !s.registered() {
                     return Err(E::BadPending { event: p.event });
                 }
-                st.set_state(i, s);
+                sdei.set_private(vi as u32, &mut st, i, s);
                 if p.pending {
                     st.pending |= 1 << i;
                 }
@@ -405,14 +443,19 @@ impl Sdei {
                 let event = sdei.table.private.get(i).map_or(0, |e| e.number);
                 return Err(E::RunningMismatch { event });
             }
-            slot.masked.store(vs.masked, SeqCst);
+            slot.gate
+                .store(if vs.masked { GATE_MASKED } else { 0 }, SeqCst);
             slot.pending.store(st.pending, SeqCst);
             slot.busy.store(st.busy(), SeqCst);
         }
+        // The lowest vCPU able to take a normal / a critical event, if any.
+        let able = |p: Priority| (0..n as u32).find(|&v| sdei.slot(v).can_take(p));
+        let able_normal = able(Priority::Normal);
+        let able_critical = able(Priority::Critical);
 
         // Shared instances.
         let mut t = sdei.shared.lock();
-        let mut waiting = 0;
+        let mut waiting = 0u64;
         for (i, s) in state.shared.iter().enumerate() {
             let event = s.event;
             let hs = status(event, s.status)?;
@@ -445,20 +488,38 @@ impl Sdei {
                 target: s.target,
                 running_on: s.running_on,
             };
-            match s.target {
-                None => waiting += inst.routable() as u32,
-                Some(tg) => {
-                    let valid = inst.routable()
-                        && (tg as usize) < n
-                        && match s.routing {
-                            Routing::Pe => sdei.vcpu_by_affinity(s.affinity) == Some(tg),
-                            Routing::Any => !state.vcpus.get(tg as usize).is_some_and(|v| v.masked),
-                        };
-                    if !valid {
-                        return Err(E::BadPending { event });
-                    }
+            let priority = sdei.shared_priority(i);
+            match (s.target, s.routing) {
+                (Some(tg), _) if !inst.routable() || tg as usize >= n => {
+                    return Err(E::BadPending { event });
+                }
+                (Some(tg), Routing::Pe) if sdei.vcpu_by_affinity(s.affinity) != Some(tg) => {
+                    return Err(E::UnableTarget { event, vcpu: tg });
+                }
+                (Some(tg), Routing::Any) if !sdei.slot(tg).can_take(priority) => {
+                    return Err(E::UnableTarget { event, vcpu: tg });
+                }
+                (Some(tg), _) => {
                     sdei.slot(tg).shared_for_me.fetch_or(1 << i, SeqCst);
                 }
+                (None, _) if !inst.routable() => {}
+                (None, Routing::Pe) => {
+                    let vcpu = sdei.vcpu_by_affinity(s.affinity).unwrap_or(0);
+                    return Err(E::StrandedTrigger { event, vcpu });
+                }
+                (None, Routing::Any) => {
+                    let first = match priority {
+                        Priority::Normal => able_normal,
+                        Priority::Critical => able_critical,
+                    };
+                    if let Some(vcpu) = first {
+                        return Err(E::StrandedTrigger { event, vcpu });
+                    }
+                    waiting |= 1u64 << i;
+                }
+            }
+            if let Some(m) = sdei.shared_status.get(i) {
+                crate::server::publish_status(m, hs);
             }
             if let Some(e) = t.events.get_mut(i) {
                 *e = inst;
@@ -482,10 +543,10 @@ impl Sdei {
                 return Err(E::EventsDiffer { what: "slot" });
             }
             let in_use = match *which {
-                EventRef::Private(i) => state
-                    .vcpus
-                    .iter()
-                    .any(|v| v.private.get(i).is_some_and(|p| p.status != 0)),
+                EventRef::Private(i) => sdei
+                    .private_in_use
+                    .get(i)
+                    .is_some_and(|c| c.load(SeqCst) != 0),
                 EventRef::Shared(i) => state.shared.get(i).is_some_and(|e| e.status != 0),
             };
             let bad = E::BadBinding { event };
@@ -502,6 +563,9 @@ impl Sdei {
                     }
                     seen.push(intid);
                     bound += 1;
+                    if let EventRef::Private(i) = *which {
+                        sdei.set_ppi(intid, Some(i));
+                    }
                 }
             }
             let b = match *which {
@@ -515,9 +579,12 @@ impl Sdei {
         drop(t);
         sdei.waiting.store(waiting, SeqCst);
         sdei.bound.store(bound, SeqCst);
-        for slot in sdei.vcpus.iter() {
+        for (v, slot) in sdei.vcpus.iter().enumerate() {
             let st = slot.state.lock();
             sdei.refresh_hint(slot, &st);
+            if !slot.gated() {
+                let _ = sdei.became_able(v as u32, st.busy());
+            }
         }
         Ok(sdei)
     }

@@ -1,15 +1,14 @@
 //! What the VMM does to the server outside guest calls: raise platform
 //! events, report bound interrupts, reset vCPUs.
 
-use core::sync::atomic::Ordering::SeqCst;
+use fwcall_smccc::sync::atomic::Ordering::SeqCst;
 
 use fwcall_smccc::{Kicks, VcpuIndex};
 
-use crate::calls::unregister_private;
 use crate::events::{EventRef, Origin};
 use crate::hook::{HookCall, HookLog};
-use crate::server::{BUSY_IDLE, Sdei, VcpuState};
-use crate::state_machine::{Action, transition};
+use crate::server::{BUSY_IDLE, FIRST_PPI, GATE_MASKED, Sdei, VcpuState, bits};
+use crate::state_machine::{Action, HandlerState, transition};
 
 /// Why [`Sdei::raise`] refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -89,15 +88,23 @@ impl Sdei {
         if self.bound.load(SeqCst) == 0 {
             return IrqOutcome::NotBound;
         }
-        let t = self.shared.lock();
-        if let Some(i) = t.private_bind.iter().position(|b| *b == Some(intid)) {
-            drop(t);
+        if let Some(entry) = intid
+            .checked_sub(FIRST_PPI)
+            .and_then(|k| self.ppi.get(k as usize))
+        {
+            // A PPI: the lock-free table and this vCPU's lock only.
+            let index = entry.load(SeqCst);
+            let Some(i) = (index as usize).checked_sub(1) else {
+                return IrqOutcome::NotBound;
+            };
             let Some(v) = vcpu.filter(|v| v.get() < self.vcpus.len()) else {
                 return IrqOutcome::NotBound;
             };
             let slot = self.slot(v.0);
             let mut st = slot.state.lock();
-            if !st.state(i).registered() {
+            // Still bound to this slot: releasing needs the instance
+            // unregistered here, which our lock holds off.
+            if entry.load(SeqCst) != index || !st.state(i).registered() {
                 return IrqOutcome::NotBound;
             }
             st.pending |= 1u64 << i;
@@ -108,15 +115,17 @@ impl Sdei {
             }
             return IrqOutcome::Sdei(kicks);
         }
-        if let Some(i) = t.shared_bind.iter().position(|b| *b == Some(intid)) {
-            let registered = t.events.get(i).is_some_and(|e| e.state.registered());
-            drop(t);
-            if !registered {
-                return IrqOutcome::NotBound;
-            }
-            return IrqOutcome::Sdei(self.trigger_shared(i));
+        let mut t = self.shared.lock();
+        let Some(i) = t.shared_bind.iter().position(|b| *b == Some(intid)) else {
+            return IrqOutcome::NotBound;
+        };
+        let mut kicks = Kicks::none();
+        match t.events.get_mut(i) {
+            Some(e) if e.state.registered() => e.pending = true,
+            _ => return IrqOutcome::NotBound,
         }
-        IrqOutcome::NotBound
+        self.route(&mut t, i, &mut kicks);
+        IrqOutcome::Sdei(kicks)
     }
 
     fn trigger_private(&self, v: u32, i: usize) -> Kicks {
@@ -141,7 +150,7 @@ impl Sdei {
             && e.state.registered()
         {
             e.pending = true;
-            self.reroute(&mut t, &mut kicks);
+            self.route(&mut t, i, &mut kicks);
         }
         kicks
     }
@@ -174,23 +183,30 @@ impl Sdei {
                 if let EventRef::Shared(i) = top.which
                     && let Some(e) = t.events.get_mut(i)
                 {
-                    e.state = transition(e.state, Action::Complete).unwrap_or(e.state);
+                    let next = transition(e.state, Action::Complete).unwrap_or(e.state);
+                    self.set_shared(e, i, next);
                     e.running_on = None;
                 }
             }
             for i in 0..self.table.private.len() {
                 if st.state(i).registered() {
                     let intid = t.private_bind.get(i).copied().flatten();
-                    let _ = unregister_private(&mut st, vcpu.0, i, intid, &mut log);
+                    let _ = self.unregister_private(&mut st, vcpu.0, i, intid, &mut log);
                 }
             }
+            // What is left in use (unregister-pending handlers) is discarded.
+            for i in bits(st.in_use()) {
+                self.set_private(vcpu.0, &mut st, i, HandlerState::UNREGISTERED);
+            }
             *st = VcpuState::new(self.table.private.len());
-            slot.masked.store(true, SeqCst);
+            slot.gate.fetch_or(GATE_MASKED, SeqCst);
             slot.pending.store(0, SeqCst);
             slot.busy.store(BUSY_IDLE, SeqCst);
             slot.hint.store(false, SeqCst);
             drop(st);
-            self.reroute(&mut t, &mut kicks);
+            // Masked now: what was routed here moves; what ran here and was
+            // triggered again becomes routable.
+            self.route_all(&mut t, &mut kicks);
         }
         self.run_hooks(&log);
         kicks
@@ -201,16 +217,8 @@ impl Sdei {
     /// [`Sdei::set_interrupt_hook`] on a restored server.
     pub fn replay_diversions(&self) {
         let mut log = alloc::vec::Vec::new();
-        {
+        let private: alloc::vec::Vec<(usize, u32)> = {
             let t = self.shared.lock();
-            for (i, b) in t.private_bind.iter().enumerate() {
-                let Some(intid) = *b else { continue };
-                for (v, s) in self.vcpus.iter().enumerate() {
-                    if s.state.lock().state(i).registered() {
-                        log.push(HookCall::Divert(intid, Some(VcpuIndex(v as u32))));
-                    }
-                }
-            }
             for (i, b) in t.shared_bind.iter().enumerate() {
                 let Some(intid) = *b else { continue };
                 if let Some(e) = t.events.get(i).filter(|e| e.state.registered()) {
@@ -219,6 +227,20 @@ impl Sdei {
                         crate::Routing::Any => None,
                     };
                     log.push(HookCall::Divert(intid, target));
+                }
+            }
+            t.private_bind
+                .iter()
+                .enumerate()
+                .filter_map(|(i, b)| b.map(|intid| (i, intid)))
+                .collect()
+        };
+        // One vCPU lock at a time, never under the shared lock.
+        for (v, s) in self.vcpus.iter().enumerate() {
+            let st = s.state.lock();
+            for &(i, intid) in &private {
+                if st.state(i).registered() {
+                    log.push(HookCall::Divert(intid, Some(VcpuIndex(v as u32))));
                 }
             }
         }

@@ -13,6 +13,8 @@
 //! * [`ids`] names every function ID fwcall knows, spelled as the specs do.
 //! * [`budget`] says how many argument registers each function reads and
 //!   how many its reply writes: the register traffic a KVM VMM pays for.
+//! * [`sync`] is the one lock type (and the atomics) of every fwcall core
+//!   crate: a sleeping mutex with `std`, a spin lock without.
 //!
 //! ```
 //! use fwcall_smccc::{ids, Call, FunctionId, Owner, Convention, SmcccVersion, ArchService, Reply};
@@ -41,6 +43,7 @@ pub mod error;
 pub mod fid;
 pub mod ids;
 pub mod mpidr;
+pub mod sync;
 pub mod uid;
 pub mod version;
 

@@ -698,10 +698,13 @@ impl Model {
         result
     }
 
-    /// Unregisters every shared event (stopping at a running one), then
-    /// releases every binding (first failure returned).
+    /// Unregisters every shared event; if one was running (left
+    /// unregister-pending) the answer is DENIED and the bindings stay, as
+    /// TF-A does (DESIGN); otherwise releases every binding (first failure
+    /// returned).
     fn shared_reset(&mut self) -> i64 {
         let numbers: Vec<u32> = self.shared.keys().copied().collect();
+        let mut denied = false;
         for n in numbers {
             let Some(ev) = self.events.get(&n).copied() else {
                 continue;
@@ -709,10 +712,11 @@ impl Model {
             if self.inst(0, n, ev).status == 0 {
                 continue;
             }
-            if self.unregister(0, n, ev) == PENDING {
-                self.route();
-                return DENIED;
-            }
+            denied |= self.unregister(0, n, ev) == PENDING;
+        }
+        if denied {
+            self.route();
+            return DENIED;
         }
         let mut result = SUCCESS;
         let slots: Vec<(u32, Event)> = self
@@ -1006,6 +1010,27 @@ mod tests {
         m.take_delivery(0, &Saved::default());
         assert_eq!(val(&mut m, 0, 0xC400_0031, &[]), DENIED);
         assert_eq!(val(&mut m, 0, 0xC400_0028, &[0]), 4);
+    }
+
+    #[test]
+    fn shared_reset_unregisters_every_shared_event_even_after_a_running_one() {
+        let mut c = ModelConfig::new(2);
+        c.events = [0x1200, 0x1201]
+            .map(|number| EventDecl {
+                number,
+                kind: EventKind::Shared,
+                priority: Priority::Normal,
+            })
+            .to_vec();
+        let mut m = Model::new(c);
+        ready(&mut m, 0, 0x1200);
+        ready(&mut m, 0, 0x1201);
+        val(&mut m, 0, 0xC400_002C, &[]);
+        m.raise(0x1200, None).unwrap();
+        assert!(m.take_delivery(0, &Saved::default()).is_some());
+        assert_eq!(val(&mut m, 1, 0xC400_0032, &[]), DENIED);
+        assert_eq!(val(&mut m, 1, 0xC400_0028, &[0x1200]), 4);
+        assert_eq!(val(&mut m, 1, 0xC400_0028, &[0x1201]), 0);
     }
 
     #[test]

@@ -18,6 +18,13 @@
 //! header length is the one of this version, reserved flag bits and
 //! padding bytes are zero, no bytes trail the last section, and a tag
 //! appears at most once.
+//!
+//! A blob has at most [`MAX_SECTIONS`] sections (a hard limit of format
+//! version 1: readers refuse more with [`FormatError::TooManySections`],
+//! writers never write more). Sections hold whole services, never one
+//! per vCPU or per event, so the limit bounds nothing a VM can grow
+//! into, and parsing is linear in the blob: one pass over the sections,
+//! then a sort of at most that many tags to find a duplicate.
 
 use alloc::vec::Vec;
 
@@ -38,6 +45,10 @@ pub const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// Section flag: a reader that does not know the tag must refuse the blob.
 pub const SECTION_REQUIRED: u32 = 1 << 0;
+
+/// Most sections a blob may have (format version 1). fwcall writes three;
+/// the rest is room for optional sections of newer writers.
+pub const MAX_SECTIONS: usize = 256;
 
 /// The file header.
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
@@ -202,6 +213,12 @@ pub fn parse(blob: &[u8]) -> Result<(u32, Vec<Section<'_>>), FormatError> {
         });
     }
     let count = header.sections.get() as usize;
+    if count > MAX_SECTIONS {
+        return Err(FormatError::TooManySections {
+            count: header.sections.get(),
+            max: MAX_SECTIONS as u32,
+        });
+    }
     // Each section takes at least its header: a count that cannot fit is a lie.
     if count > (blob.len() - HEADER_LEN) / SECTION_HEADER_LEN {
         return Err(FormatError::Malformed {
@@ -224,9 +241,6 @@ pub fn parse(blob: &[u8]) -> Result<(u32, Vec<Section<'_>>), FormatError> {
             });
         }
         let tag = sh.tag.get();
-        if sections.iter().any(|s| s.tag == tag) {
-            return Err(FormatError::DuplicateSection { tag: Tag(tag) });
-        }
         let len = sh.len.get();
         let truncated = FormatError::Truncated {
             what: "section payload",
@@ -252,6 +266,11 @@ pub fn parse(blob: &[u8]) -> Result<(u32, Vec<Section<'_>>), FormatError> {
         return Err(FormatError::Malformed {
             what: "trailing bytes after the last section",
         });
+    }
+    let mut tags: Vec<u32> = sections.iter().map(|s| s.tag).collect();
+    tags.sort_unstable();
+    if let Some(w) = tags.windows(2).find(|w| w[0] == w[1]) {
+        return Err(FormatError::DuplicateSection { tag: Tag(w[0]) });
     }
     Ok((version, sections))
 }
@@ -410,6 +429,40 @@ mod tests {
         assert_eq!(
             parse(&w.finish()).unwrap_err(),
             FormatError::DuplicateSection { tag: Tag(7) }
+        );
+    }
+
+    /// A blob of `n` empty optional sections with distinct tags.
+    fn empty_sections(n: u32) -> Vec<u8> {
+        let mut w = Writer::default();
+        for tag in 0..n {
+            w.section(tag, false, |_| {});
+        }
+        w.finish()
+    }
+
+    #[test]
+    fn the_section_limit_is_accepted_and_one_more_refused_by_name() {
+        let blob = empty_sections(MAX_SECTIONS as u32);
+        assert_eq!(parse(&blob).unwrap().1.len(), MAX_SECTIONS);
+        assert_eq!(
+            parse(&empty_sections(MAX_SECTIONS as u32 + 1)).unwrap_err(),
+            FormatError::TooManySections {
+                count: MAX_SECTIONS as u32 + 1,
+                max: MAX_SECTIONS as u32
+            }
+        );
+    }
+
+    #[test]
+    fn a_duplicate_among_many_sections_is_found() {
+        let mut w = Writer::default();
+        for tag in (0..200).chain([57]) {
+            w.section(tag, false, |_| {});
+        }
+        assert_eq!(
+            parse(&w.finish()).unwrap_err(),
+            FormatError::DuplicateSection { tag: Tag(57) }
         );
     }
 

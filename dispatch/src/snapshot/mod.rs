@@ -36,7 +36,9 @@
 //! * **Sections**, each a 16-byte header (tag `u32`, flags `u32` with bit 0
 //!   = required, payload length `u64`) and the payload zero-padded to 8
 //!   bytes. A reader skips an unknown optional section and refuses an
-//!   unknown required one; each tag appears at most once.
+//!   unknown required one; each tag appears at most once, and a blob has
+//!   at most 256 sections ([`format::MAX_SECTIONS`]; more is
+//!   [`FormatError::TooManySections`]).
 //! * `ABI ` (required): SMCCC version, flags (features frozen, SDEI
 //!   present, SoC ID present), the three feature words, SoC ID, workaround
 //!   levels, SDEI version, slot counts and CPU features; then a `u32`
@@ -155,6 +157,16 @@ pub enum FormatError {
         what: &'static str,
         /// Its value.
         value: u64,
+    },
+    /// More sections than the format allows.
+    #[error(
+        "snapshot malformed: {count} sections, but the format allows at most {max}; the blob is corrupt or hostile"
+    )]
+    TooManySections {
+        /// The header's section count.
+        count: u32,
+        /// [`format::MAX_SECTIONS`].
+        max: u32,
     },
     /// A section appears twice.
     #[error("snapshot malformed: section {tag} appears twice")]

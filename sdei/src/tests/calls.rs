@@ -584,3 +584,64 @@ fn shared_reset_with_private_bound_event_registered_is_denied() {
         "the other binding was released"
     );
 }
+
+#[test]
+fn shared_reset_with_a_running_event_still_unregisters_every_shared_event() {
+    // Issue 14: the reset stopped at the first running event and left the
+    // later ones registered. TF-A unregisters them all, leaves the running
+    // ones unregister-pending and answers DENIED, like PRIVATE_RESET.
+    let mut s = Sim::new(2);
+    s.ready(0, EV_SHARED_NORMAL, ENTRY, 0);
+    s.ready(0, EV_SHARED_CRIT, ENTRY2, 0);
+    let sev = s.call(0, BIND, &[40]);
+    assert_eq!(s.call(0, REGISTER, &[sev, ENTRY, 0, 0, 0]), OK);
+    s.unmask(0);
+    s.raise(EV_SHARED_NORMAL, None);
+    assert_eq!(s.got(0), Some(EV_SHARED_NORMAL));
+    assert_eq!(s.call(1, SHARED_RESET, &[]), DENIED);
+    assert_eq!(
+        s.status(1, EV_SHARED_NORMAL),
+        4,
+        "running: unregister pending"
+    );
+    assert_eq!(
+        s.status(1, EV_SHARED_CRIT),
+        0,
+        "after the running one: unregistered"
+    );
+    assert_eq!(s.status(1, sev as u32), 0, "bound slot: unregistered");
+    // DENIED stops before the bindings: the slot is still bound.
+    assert_eq!(s.call(1, BIND, &[40]), sev);
+    // Raising the unregistered event is dropped; the running one completes
+    // into unregistered.
+    s.raise(EV_SHARED_CRIT, None);
+    assert_eq!(s.got_any(), []);
+    s.call(0, COMPLETE, &[0]);
+    assert_eq!(s.status(1, EV_SHARED_NORMAL), 0);
+    assert_eq!(s.call(1, SHARED_RESET, &[]), OK);
+}
+
+#[test]
+fn shared_reset_with_two_running_events_leaves_both_unregister_pending() {
+    let mut s = Sim::new(2);
+    s.ready(0, EV_SHARED_NORMAL, ENTRY, 0);
+    s.ready(0, EV_SHARED_CRIT, ENTRY2, 0);
+    s.unmask(0);
+    s.unmask(1);
+    s.raise(EV_SHARED_NORMAL, None);
+    assert_eq!(s.got(0), Some(EV_SHARED_NORMAL));
+    s.raise(EV_SHARED_CRIT, None);
+    assert_eq!(
+        s.got(0),
+        Some(EV_SHARED_CRIT),
+        "critical over normal on vCPU 0"
+    );
+    assert_eq!(s.call(1, SHARED_RESET, &[]), DENIED);
+    assert_eq!(s.status(1, EV_SHARED_NORMAL), 4);
+    assert_eq!(s.status(1, EV_SHARED_CRIT), 4);
+    s.call(0, COMPLETE, &[0]);
+    assert_eq!(s.status(1, EV_SHARED_CRIT), 0);
+    assert_eq!(s.status(1, EV_SHARED_NORMAL), 4);
+    s.call(0, COMPLETE, &[0]);
+    assert_eq!(s.status(1, EV_SHARED_NORMAL), 0);
+}

@@ -6,7 +6,7 @@ use std::vec::Vec;
 use fwcall_smccc::VcpuIndex;
 
 use super::sim::*;
-use crate::{InterruptHook, Sdei, SdeiConfig, pstate};
+use crate::{InterruptHook, Interrupted, Sdei, SdeiConfig, pstate};
 
 fn signal_self(s: &mut Sim, v: u32) -> u64 {
     s.call(v, SIGNAL, &[0, mpidr(v)])
@@ -340,6 +340,81 @@ fn pe_mask_moves_a_routed_rm_any_event_to_another_vcpu() {
     assert!(k.contains(VcpuIndex(0)));
     assert_eq!(s.call(0, PE_MASK, &[]), 1);
     assert_eq!(s.got_any(), [(1, EV_SHARED_NORMAL)]);
+}
+
+/// Issue 14's window: vCPU 0's `take_delivery` read `shared_for_me` (no
+/// shared event yet), the VMM then routed a shared `RM_ANY` trigger to vCPU 0
+/// (unmasked, idle), and vCPU 0 went on to enter a private handler. The
+/// trigger must not wait for that handler while vCPU 1 idles unmasked.
+#[test]
+fn rm_any_trigger_routed_in_the_entry_window_moves_to_an_idle_vcpu() {
+    let mut s = Sim::new(2);
+    s.ready(0, EV_PRIV_NORMAL, ENTRY, 1);
+    s.ready(0, EV_SHARED_NORMAL, ENTRY2, 2);
+    s.unmask(0);
+    s.unmask(1);
+    // A private trigger for vCPU 0, not yet taken.
+    s.sdei.raise(EV_PRIV_NORMAL, Some(VcpuIndex(0))).unwrap();
+    // The stale read: what `take_delivery` saw before the raise below.
+    let seen = s
+        .sdei
+        .slot(0)
+        .shared_for_me
+        .load(fwcall_smccc::sync::atomic::Ordering::SeqCst);
+    assert_eq!(seen, 0);
+    let k = s.sdei.raise(EV_SHARED_NORMAL, None).unwrap();
+    assert!(k.contains(VcpuIndex(0)), "routed to the lowest idle vCPU");
+    let now = Interrupted {
+        pc: 0x4000,
+        pstate: 0x3c5,
+        sctlr_el1: SPAN,
+        ..Default::default()
+    };
+    let d = s.sdei.enter(0, seen, &now).unwrap();
+    assert_eq!(d.event, EV_PRIV_NORMAL);
+    assert!(
+        d.kicks.contains(VcpuIndex(1)),
+        "the trigger moved on: kick vCPU 1"
+    );
+    assert_eq!(
+        s.sdei.take_delivery(VcpuIndex(1), &now).map(|d| d.event),
+        Some(EV_SHARED_NORMAL)
+    );
+    // And vCPU 0, busy, has nothing left routed to it.
+    assert!(s.sdei.take_delivery(VcpuIndex(0), &now).is_none());
+}
+
+/// The same window when no vCPU is idle: the trigger waits (not routed to
+/// the busy vCPU) and goes to the first vCPU that becomes able.
+#[test]
+fn rm_any_trigger_routed_in_the_entry_window_waits_when_nobody_is_idle() {
+    let mut s = Sim::new(2);
+    s.ready(0, EV_PRIV_NORMAL, ENTRY, 1);
+    s.ready(0, EV_SHARED_NORMAL, ENTRY2, 2);
+    s.unmask(0);
+    s.sdei.raise(EV_PRIV_NORMAL, Some(VcpuIndex(0))).unwrap();
+    let k = s.sdei.raise(EV_SHARED_NORMAL, None).unwrap();
+    assert!(k.contains(VcpuIndex(0)));
+    let now = Interrupted {
+        pc: 0x4000,
+        pstate: 0x3c5,
+        sctlr_el1: SPAN,
+        ..Default::default()
+    };
+    let d = s.sdei.enter(0, 0, &now).unwrap();
+    assert_eq!(d.event, EV_PRIV_NORMAL);
+    let st = s.sdei.state();
+    let e = st
+        .shared
+        .iter()
+        .find(|e| e.event == EV_SHARED_NORMAL)
+        .unwrap();
+    assert!(
+        e.pending && e.target.is_none(),
+        "waits, routed to nobody: {e:?}"
+    );
+    s.unmask(1);
+    assert_eq!(s.got(1), Some(EV_SHARED_NORMAL));
 }
 
 #[test]

@@ -186,7 +186,7 @@ fn restore_rejects_each_kind_of_impossible_state() {
                 let i = s.shared.iter().position(|e| e.target.is_some()).unwrap();
                 s.shared[i].target = Some(1);
             },
-            |e| matches!(e, E::BadPending { .. }),
+            |e| matches!(e, E::UnableTarget { vcpu: 1, .. }),
         ),
         (
             "binding of SGI",
@@ -224,4 +224,81 @@ fn restore_rejects_each_kind_of_impossible_state() {
             Ok(_) => panic!("{name}: accepted"),
         }
     }
+}
+
+/// Two vCPUs: vCPU 0 runs a private normal handler, vCPU 1 is masked, and
+/// a shared normal `RM_ANY` trigger waits with no vCPU able to take it.
+fn waiting_sim() -> Sim {
+    let mut s = Sim::new(2);
+    s.ready(0, EV_PRIV_NORMAL, ENTRY, 1);
+    s.ready(0, EV_SHARED_NORMAL, ENTRY2, 2);
+    s.unmask(0);
+    s.raise(EV_PRIV_NORMAL, Some(0));
+    assert_eq!(s.got(0), Some(EV_PRIV_NORMAL));
+    s.raise(EV_SHARED_NORMAL, None);
+    assert_eq!(s.got_any(), []);
+    s
+}
+
+#[test]
+fn restore_refuses_a_trigger_routed_to_a_vcpu_that_cannot_take_it() {
+    let good = waiting_sim().sdei.state();
+    let ev = good
+        .shared
+        .iter()
+        .position(|e| e.event == EV_SHARED_NORMAL)
+        .unwrap();
+    assert!(good.shared[ev].pending && good.shared[ev].target.is_none());
+    Sdei::restore(&test_config(), &mpidrs(2), &good).unwrap();
+    // Routed to vCPU 0, unmasked but busy with a normal handler.
+    let mut busy = good.clone();
+    busy.shared[ev].target = Some(0);
+    assert_eq!(
+        Sdei::restore(&test_config(), &mpidrs(2), &busy).unwrap_err(),
+        E::UnableTarget {
+            event: EV_SHARED_NORMAL,
+            vcpu: 0
+        }
+    );
+    // Routed to vCPU 1, idle but masked.
+    let mut masked = good.clone();
+    masked.shared[ev].target = Some(1);
+    assert_eq!(
+        Sdei::restore(&test_config(), &mpidrs(2), &masked).unwrap_err(),
+        E::UnableTarget {
+            event: EV_SHARED_NORMAL,
+            vcpu: 1
+        }
+    );
+}
+
+#[test]
+fn restore_refuses_a_trigger_left_waiting_while_a_vcpu_could_take_it() {
+    let good = waiting_sim().sdei.state();
+    let ev = good
+        .shared
+        .iter()
+        .position(|e| e.event == EV_SHARED_NORMAL)
+        .unwrap();
+    let mut stranded = good.clone();
+    stranded.vcpus[1].masked = false;
+    assert_eq!(
+        Sdei::restore(&test_config(), &mpidrs(2), &stranded).unwrap_err(),
+        E::StrandedTrigger {
+            event: EV_SHARED_NORMAL,
+            vcpu: 1
+        }
+    );
+    // The same, routed to the able vCPU, is what fwcall writes.
+    stranded.shared[ev].target = Some(1);
+    Sdei::restore(&test_config(), &mpidrs(2), &stranded).unwrap();
+}
+
+#[test]
+fn restored_waiting_trigger_goes_to_the_first_vcpu_that_unmasks() {
+    let s = waiting_sim();
+    let back = Sdei::restore(&test_config(), &mpidrs(2), &s.sdei.state()).unwrap();
+    let mut t = Sim::from_sdei(back);
+    t.unmask(1);
+    assert_eq!(t.got(1), Some(EV_SHARED_NORMAL));
 }
