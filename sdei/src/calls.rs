@@ -109,10 +109,7 @@ impl Sdei {
             _ => return self.call_slow(v, call),
         };
         // One construction site, so the outcome is built in the caller's slot.
-        Outcome {
-            reply: reply(r),
-            kicks,
-        }
+        Outcome::new(reply(r), kicks)
     }
 
     #[inline(never)]
@@ -147,10 +144,7 @@ impl Sdei {
             _ => return Outcome::not_supported(),
         };
         self.run_hooks(&log);
-        Outcome {
-            reply: reply(r),
-            kicks,
-        }
+        Outcome::new(reply(r), kicks)
     }
 
     #[allow(clippy::too_many_arguments)]
