@@ -18,7 +18,7 @@ use crate::{PsciConfig, PsciConfigError, PsciVersion};
 /// Any other bit set in a `CPU_ON` or `AFFINITY_INFO` target is invalid.
 pub const AFFINITY_MASK: u64 = Mpidr::AFFINITY_MASK;
 
-/// `CPU_SUSPEND` power_state bits that must be zero in the original
+/// `CPU_SUSPEND` `power_state` bits that must be zero in the original
 /// format (the one `PSCI_FEATURES(CPU_SUSPEND)` = 0 advertises): 31:26 and 23:17.
 pub const POWER_STATE_SBZ: u32 = 0xFCFE_0000;
 

@@ -235,7 +235,10 @@ pub const NAMES: &[(FunctionId, &str)] = &[
     (PSCI_STAT_RESIDENCY_64, "PSCI_STAT_RESIDENCY_64"),
     (PSCI_STAT_COUNT_64, "PSCI_STAT_COUNT_64"),
     (PSCI_SYSTEM_RESET2_64, "PSCI_SYSTEM_RESET2_64"),
-    (PSCI_MEM_PROTECT_CHECK_RANGE_64, "PSCI_MEM_PROTECT_CHECK_RANGE_64"),
+    (
+        PSCI_MEM_PROTECT_CHECK_RANGE_64,
+        "PSCI_MEM_PROTECT_CHECK_RANGE_64",
+    ),
     (PSCI_SYSTEM_OFF2_64, "PSCI_SYSTEM_OFF2_64"),
     (SDEI_VERSION, "SDEI_VERSION"),
     (SDEI_EVENT_REGISTER, "SDEI_EVENT_REGISTER"),
@@ -305,7 +308,10 @@ mod tests {
             if n.starts_with("PSCI_") {
                 assert!(id.number() <= PSCI_LAST_NUMBER, "{n}");
             } else {
-                assert!((TRNG_FIRST_NUMBER..=TRNG_LAST_NUMBER).contains(&id.number()), "{n}");
+                assert!(
+                    (TRNG_FIRST_NUMBER..=TRNG_LAST_NUMBER).contains(&id.number()),
+                    "{n}"
+                );
             }
         }
         assert_eq!(PSCI_CPU_ON_64.alias(), PSCI_CPU_ON);
