@@ -515,7 +515,7 @@ impl Sdei {
         r
     }
 
-    fn shared_reset_locked(&self, t: &mut SharedTable, log: &mut HookLog) -> R {
+    pub(crate) fn shared_reset_locked(&self, t: &mut SharedTable, log: &mut HookLog) -> R {
         for i in 0..t.events.len() {
             if t.events.get(i).map(|e| e.state) == Some(HandlerState::UNREGISTERED) {
                 continue;

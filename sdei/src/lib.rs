@@ -63,6 +63,7 @@ pub mod pstate;
 mod server;
 pub mod snapshot;
 pub mod state_machine;
+mod system_reset;
 mod vmm;
 
 pub use calls::{SDEI_SMC64_BASE, SDEI_SMC64_LAST, info};
