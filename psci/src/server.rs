@@ -93,6 +93,8 @@ pub struct Psci {
     boot: Vec<VcpuIndex>,
     /// (affinity, vCPU index), sorted by affinity.
     by_affinity: Vec<(u64, u32)>,
+    /// Each vCPU's affinity, by index: an O(1) hit for KVM's default layout.
+    affinity_of: Vec<u64>,
     /// RAM as (first, last) addresses: where a `CPU_ON` entry may be.
     ram: Vec<(u64, u64)>,
 }
@@ -122,6 +124,7 @@ impl Psci {
                 affinity: w[0].0,
             });
         }
+        let affinity_of = mpidrs.iter().map(|m| m.affinity()).collect();
         let boot = config.boot.clone();
         let power = PowerTable::new(boot_states(&boot, mpidrs.len()));
         Ok(Psci {
@@ -130,6 +133,7 @@ impl Psci {
             power,
             boot,
             by_affinity,
+            affinity_of,
             ram: ram
                 .iter()
                 .filter(|(_, size)| *size > 0)
@@ -311,9 +315,17 @@ impl Psci {
         }
     }
 
-    /// The vCPU with exactly this affinity.
+    /// The vCPU with exactly this affinity. Tries the index KVM's default
+    /// MPIDRs give (Aff0 = i & 0xf, Aff1 = (i >> 4) & 0xff, Aff2 = i >> 12)
+    /// first; affinities are unique, so a match there is the answer.
     #[inline]
     fn vcpu_by_affinity(&self, affinity: u64) -> Option<VcpuIndex> {
+        let guess = ((affinity & 0xf)
+            | ((affinity >> 8) & 0xff) << 4
+            | ((affinity >> 16) & 0xff) << 12) as usize;
+        if self.affinity_of.get(guess) == Some(&affinity) {
+            return Some(VcpuIndex(guess as u32));
+        }
         self.by_affinity
             .binary_search_by_key(&affinity, |(a, _)| *a)
             .ok()

@@ -707,3 +707,31 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn any_mpidr_layout_is_found() {
+    // Not KVM's layout: the fast guess misses and the sorted index answers.
+    let mpidrs = [Mpidr(0x0), Mpidr(0x100), Mpidr(0x1), Mpidr(0x10_0000_0000)];
+    let p = Psci::new(
+        &PsciConfig {
+            version: PsciVersion::V1_1,
+            boot: alloc::vec![VcpuIndex(0)],
+        },
+        &mpidrs,
+        SmcccVersion::V1_1,
+        &[],
+    )
+    .unwrap();
+    for (i, m) in mpidrs.iter().enumerate().skip(1) {
+        let out = call(&p, 0, ids::PSCI_CPU_ON_64, &[m.0, 0x1000, 0]);
+        let Some(PowerAction::CpuOn(s)) = out.power else {
+            panic!("{out:?}")
+        };
+        assert_eq!(s.target, VcpuIndex(i as u32));
+    }
+    // 0x10 would be vCPU 1's KVM guess, but vCPU 1 has 0x100 here.
+    assert_eq!(
+        x0(&p, 0, ids::PSCI_AFFINITY_INFO_64, &[0x10, 0]),
+        INVALID_PARAMETERS
+    );
+}
