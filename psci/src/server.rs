@@ -231,69 +231,76 @@ impl Psci {
     /// `hook` runs at power transitions (see [`PowerHook`]).
     #[inline]
     pub fn call<H: PowerHook + ?Sized>(&self, vcpu: VcpuIndex, call: &Call, hook: &H) -> Outcome {
-        let mut kicks = Kicks::none();
-        let mut power = None;
-        let reply = match self.function(call.fid()) {
-            None => Reply::signed(NOT_SUPPORTED),
-            Some(Function::Version) => Reply::x0(self.version.to_word() as u64),
+        // Every arm ends in one outcome constructor, so the (large) value is
+        // built once, in the caller's slot.
+        let signed = |code| Outcome::reply(Reply::signed(code));
+        let act = |reply, power| Outcome {
+            reply,
+            kicks: Kicks::none(),
+            power: Some(power),
+        };
+        match self.function(call.fid()) {
+            None => signed(NOT_SUPPORTED),
+            Some(Function::Version) => Outcome::reply(Reply::x0(self.version.to_word() as u64)),
+            Some(Function::AffinityInfo) => match self.affinity_info(call.arg(1), call.arg(2)) {
+                Ok(v) => Outcome::reply(Reply::x0(v)),
+                Err(code) => signed(code),
+            },
             Some(Function::CpuSuspend) => {
                 if call.arg(1) as u32 & POWER_STATE_SBZ != 0 {
-                    Reply::signed(INVALID_PARAMETERS)
+                    signed(INVALID_PARAMETERS)
                 } else {
                     // Standby and power-down alike: WFI-like, registers kept.
-                    power = Some(PowerAction::Standby);
-                    Reply::signed(SUCCESS)
+                    act(Reply::signed(SUCCESS), PowerAction::Standby)
                 }
             }
             Some(Function::CpuOff) => {
-                kicks = hook.cpu_off(vcpu);
+                let kicks = hook.cpu_off(vcpu);
                 self.power.set(vcpu.get(), PowerState::Off);
-                power = Some(PowerAction::CpuOff);
-                Reply::Nothing
+                Outcome {
+                    reply: Reply::Nothing,
+                    kicks,
+                    power: Some(PowerAction::CpuOff),
+                }
             }
             Some(Function::CpuOn) => match self.cpu_on(call) {
-                Err(code) => Reply::signed(code),
+                Err(code) => signed(code),
                 Ok(start) => {
-                    kicks = hook.cpu_on(start.target);
+                    let mut kicks = hook.cpu_on(start.target);
                     self.power.set(start.target.get(), PowerState::On);
                     kicks.add(start.target);
-                    power = Some(PowerAction::CpuOn(start));
-                    Reply::signed(SUCCESS)
+                    Outcome {
+                        reply: Reply::signed(SUCCESS),
+                        kicks,
+                        power: Some(PowerAction::CpuOn(start)),
+                    }
                 }
             },
-            Some(Function::AffinityInfo) => match self.affinity_info(call.arg(1), call.arg(2)) {
-                Ok(v) => Reply::x0(v),
-                Err(code) => Reply::signed(code),
-            },
-            Some(Function::MigrateInfoType) => Reply::x0(MIGRATE_NOT_REQUIRED),
+            Some(Function::MigrateInfoType) => Outcome::reply(Reply::x0(MIGRATE_NOT_REQUIRED)),
             Some(Function::SystemOff) => {
-                power = Some(PowerAction::SystemOff);
-                Reply::signed(INTERNAL_FAILURE)
+                act(Reply::signed(INTERNAL_FAILURE), PowerAction::SystemOff)
             }
-            Some(Function::SystemReset) => {
-                power = Some(PowerAction::SystemReset(ResetKind::Cold));
-                Reply::signed(INTERNAL_FAILURE)
-            }
+            Some(Function::SystemReset) => act(
+                Reply::signed(INTERNAL_FAILURE),
+                PowerAction::SystemReset(ResetKind::Cold),
+            ),
             Some(Function::SystemReset2) => {
                 let kind = call.arg(1) as u32;
                 if kind == 0 {
-                    power = Some(PowerAction::SystemReset(ResetKind::Warm {
+                    let warm = ResetKind::Warm {
                         cookie: call.arg(2),
-                    }));
-                    Reply::signed(INTERNAL_FAILURE)
+                    };
+                    act(
+                        Reply::signed(INTERNAL_FAILURE),
+                        PowerAction::SystemReset(warm),
+                    )
                 } else if kind & RESET_TYPE_VENDOR != 0 {
-                    Reply::signed(NOT_SUPPORTED)
+                    signed(NOT_SUPPORTED)
                 } else {
-                    Reply::signed(INVALID_PARAMETERS)
+                    signed(INVALID_PARAMETERS)
                 }
             }
-            Some(Function::Features) => Reply::signed(self.features(call.arg(1) as u32)),
-        };
-        // One construction site: the outcome is built in the caller's slot.
-        Outcome {
-            reply,
-            kicks,
-            power,
+            Some(Function::Features) => signed(self.features(call.arg(1) as u32)),
         }
     }
 

@@ -128,22 +128,21 @@ impl Trng {
     /// and the queried function ID are `uint32`: only `W1` counts, for
     /// both conventions (KVM and TF-A read it so).
     pub fn call(&self, call: &Call) -> Outcome {
-        let fid = call.fid();
-        let reply = match fid {
-            ids::TRNG_VERSION => Reply::x0(VERSION_1_0),
-            ids::TRNG_FEATURES => {
+        // Each arm ends in the outcome constructor: built once, in place.
+        match call.fid() {
+            ids::TRNG_VERSION => Outcome::reply(Reply::x0(VERSION_1_0)),
+            ids::TRNG_FEATURES => Outcome::reply(Reply::signed(
                 if Self::implements(FunctionId(call.x[1] as u32)) {
-                    Reply::signed(SUCCESS)
+                    SUCCESS
                 } else {
-                    Reply::signed(NOT_SUPPORTED)
-                }
-            }
-            ids::TRNG_GET_UUID => self.config.uuid.reply(),
-            ids::TRNG_RND32 => self.rnd(call.x[1] as u32, RND32_MAX_BITS, 32),
-            ids::TRNG_RND64 => self.rnd(call.x[1] as u32, RND64_MAX_BITS, 64),
-            _ => Reply::signed(NOT_SUPPORTED),
-        };
-        Outcome::reply(reply)
+                    NOT_SUPPORTED
+                },
+            )),
+            ids::TRNG_GET_UUID => Outcome::reply(self.config.uuid.reply()),
+            ids::TRNG_RND32 => Outcome::reply(self.rnd(call.x[1] as u32, RND32_MAX_BITS, 32)),
+            ids::TRNG_RND64 => Outcome::reply(self.rnd(call.x[1] as u32, RND64_MAX_BITS, 64)),
+            _ => Outcome::not_supported(),
+        }
     }
 
     /// `N` bits of entropy in three registers of `width` bits: the lowest
