@@ -17,9 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use fwcall::trng::DeterministicSource;
 use fwcall::{
     Call, EventDecl, EventKind, Gpa, GuestMemoryAccess, Interrupted, MemoryError, MemoryRegion,
-    NoMemory, Outcome, Priority, Reply, SdeiConfig, Service, VcpuIndex, Vm, VmConfig, ids,
+    NoMemory, Outcome, Priority, PsciConfig, PsciVersion, Reply, SdeiConfig, Service, TrngConfig,
+    VcpuIndex, Vm, VmConfig, ids,
 };
 
 /// Guest memory for benchmarks: the PV-time region as atomic words, so a
@@ -131,6 +133,12 @@ fn config(vcpus: u32) -> (VmConfig, u64) {
         ..SdeiConfig::default()
     };
     c.sdei = Some(sdei);
+    // PSCI with every vCPU on (the calls below run on all of them), TRNG.
+    c.psci = Some(PsciConfig {
+        version: PsciVersion::V1_1,
+        boot: (0..vcpus).map(VcpuIndex).collect(),
+    });
+    c.trng = Some(TrngConfig::default());
     (c, table)
 }
 
@@ -142,6 +150,7 @@ pub fn bench_vm(vcpus: u32) -> BenchVm {
     let mut vm = Vm::new(c, Arc::new(WordMemory::new(PVT_BASE, table))).expect("benchmark VM");
     vm.add_service(EMPTY_FID..=EMPTY_FID, 0, Box::new(Empty))
         .expect("empty service");
+    vm.set_entropy_source(Box::new(DeterministicSource::new(1)));
     vm.start().expect("start");
     for v in vm.vcpus() {
         for e in [0, NORMAL_EVENT, CRITICAL_EVENT] {
@@ -364,6 +373,24 @@ pub fn run(opts: Options, allocs: AllocCounter<'_>) -> Vec<Row> {
             true,
         ),
         (
+            "PSCI_VERSION",
+            call_op(Call::new(ids::PSCI_VERSION, &[])),
+            20.0,
+            true,
+        ),
+        (
+            "PSCI_AFFINITY_INFO (level 0)",
+            call_op(Call::new(ids::PSCI_AFFINITY_INFO_64, &[0x3, 0])),
+            20.0,
+            true,
+        ),
+        (
+            "TRNG_RND64 (192 bits, deterministic source)",
+            call_op(Call::new(ids::TRNG_RND64, &[192])),
+            0.0,
+            false,
+        ),
+        (
             "SDEI_PE_MASK + SDEI_PE_UNMASK",
             {
                 let calls = MaskCalls::new();
@@ -424,6 +451,7 @@ pub fn run(opts: Options, allocs: AllocCounter<'_>) -> Vec<Row> {
     }
     drop(ops);
 
+    rows.push(cpu_on_row(opts, baseline, allocs));
     rows.extend(traffic_rows());
     rows.extend(snapshot_rows(opts));
     rows.push(hostile_snapshot_row(opts));
@@ -623,6 +651,62 @@ fn hostile_snapshot_row(opts: Options) -> Row {
         allocs: None,
         budget: "<= 50000 us, refused".into(),
         holds: refused && ms <= 50.0,
+    }
+}
+
+/// `CPU_ON` that succeeds, on a 512-vCPU VM (SDEI and PSCI on, vCPU 0
+/// booted): each sample powers on vCPUs 1..=511 in turn from vCPU 0, and
+/// `Vm::reset` (not timed) powers them off again between samples.
+fn cpu_on_row(opts: Options, baseline: f64, allocs: AllocCounter<'_>) -> Row {
+    const N: u32 = 512;
+    let mut c = VmConfig::new(N);
+    c.ram = vec![MemoryRegion {
+        base: Gpa(0x4000_0000),
+        size: 0x1000_0000,
+    }];
+    c.psci = Some(PsciConfig::new(PsciVersion::V1_1));
+    let vm = Vm::new(c, fwcall::NoMemory).expect("CPU_ON VM");
+    let v0 = vm.vcpu(VcpuIndex(0)).expect("vcpu 0");
+    let calls: Vec<Call> = (1..N)
+        .map(|i| {
+            let mpidr = fwcall::Mpidr::kvm_default(i).affinity();
+            Call::new(ids::PSCI_CPU_ON_64, &[mpidr, 0x4008_0000, i as u64])
+        })
+        .collect();
+    let round = || {
+        for c in &calls {
+            let out = v0.handle(black_box(c));
+            debug_assert_eq!(out.reply, Reply::x0(0));
+            black_box(&out);
+        }
+    };
+    let samples = opts.samples.max(3);
+    let rounds = (opts.batch / u64::from(N)).max(1);
+    let mut per_call: Vec<f64> = (0..samples)
+        .map(|_| {
+            let mut total = 0.0;
+            for _ in 0..rounds {
+                vm.reset();
+                let t = Instant::now();
+                round();
+                total += t.elapsed().as_nanos() as f64;
+            }
+            total / (rounds as f64 * f64::from(N - 1))
+        })
+        .collect();
+    per_call.sort_by(f64::total_cmp);
+    let ns = per_call[per_call.len() / 2];
+    vm.reset();
+    let a = allocs(&mut || round()) as f64 / f64::from(N - 1);
+    let ratio = ns / baseline.max(f64::MIN_POSITIVE);
+    Row {
+        name: "PSCI_CPU_ON (succeeds; 512 vCPUs)".into(),
+        value: ns,
+        unit: "ns",
+        ratio: Some(ratio),
+        allocs: Some(a),
+        budget: "<= 20 ns and <= 3x baseline, 0 allocs".into(),
+        holds: ns <= 20.0 && ratio <= 3.0 && a == 0.0,
     }
 }
 

@@ -4,6 +4,7 @@
 //! any server; a [`Target`](crate::Target) turns it into a server config.
 
 use crate::value::{parse_number, shown};
+use fwcall::PsciVersion;
 use fwcall_smccc::SmcccVersion;
 
 /// The most vCPUs a trace may ask for.
@@ -117,6 +118,12 @@ pub struct VmSpec {
     pub features: CpuFeatures,
     /// Declared platform events, in declaration order.
     pub events: Vec<EventSpec>,
+    /// The PSCI version served, or `None` for `psci=off` (fwtrace v1.1).
+    pub psci: Option<PsciVersion>,
+    /// Whether TRNG is served (fwtrace v1.1).
+    pub trng: bool,
+    /// `boot`: how many vCPUs are on at start, if given (fwtrace v1.1).
+    pub boot: Option<u32>,
 }
 
 impl VmSpec {
@@ -140,7 +147,41 @@ impl VmSpec {
                 ..CpuFeatures::default()
             },
             events: Vec::new(),
+            psci: None,
+            trng: false,
+            boot: None,
         }
+    }
+
+    /// How many vCPUs are on at start and after `vm-reset` (vCPUs
+    /// 0..boot-1): the `boot` key, else all of them with `psci=off` and
+    /// one otherwise.
+    pub fn boot_count(&self) -> u32 {
+        match (self.boot, self.psci) {
+            (Some(n), _) => n,
+            (None, None) => self.vcpus,
+            (None, Some(_)) => 1,
+        }
+    }
+
+    /// Checks the keys against each other: `boot` is 1..=vcpus, and with
+    /// `psci=off` only `vcpus` (the hypervisor powers every vCPU on).
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(n) = self.boot {
+            if !(1..=self.vcpus).contains(&n) {
+                return Err(format!(
+                    "`boot` must be 1..=vcpus ({}), got {n}",
+                    self.vcpus
+                ));
+            }
+            if self.psci.is_none() && n != self.vcpus {
+                return Err(format!(
+                    "`boot={n}` needs PSCI: with `psci=off` every vCPU is on (boot={})",
+                    self.vcpus
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Applies one parsed setting.
@@ -159,6 +200,9 @@ impl VmSpec {
             Setting::PvHz(h) => self.pv_hz = *h,
             Setting::Mem(m) => self.mem.clone_from(m),
             Setting::Features(f) => self.features = *f,
+            Setting::Psci(v) => self.psci = *v,
+            Setting::Trng(on) => self.trng = *on,
+            Setting::Boot(n) => self.boot = Some(*n),
         }
     }
 
@@ -197,10 +241,16 @@ pub enum Setting {
     Mem(Vec<MemRegion>),
     /// `features`.
     Features(CpuFeatures),
+    /// `psci` (v1.1).
+    Psci(Option<PsciVersion>),
+    /// `trng` (v1.1).
+    Trng(bool),
+    /// `boot` (v1.1).
+    Boot(u32),
 }
 
 /// The keys a `vm` line knows, for messages.
-pub const KEYS: &str = "vcpus, smccc, sdei, sdei_private_slots, sdei_shared_slots, pvtime, pvtime_ipa, lpt, lpt_ipa, native_hz, pv_hz, mem, features";
+pub const KEYS: &str = "vcpus, smccc, sdei, sdei_private_slots, sdei_shared_slots, pvtime, pvtime_ipa, lpt, lpt_ipa, native_hz, pv_hz, mem, features, psci, trng, boot";
 
 fn on_off(key: &str, v: &str) -> Result<bool, String> {
     match v {
@@ -303,6 +353,21 @@ pub fn parse_setting(tok: &str) -> Result<Setting, String> {
         "pv_hz" => Setting::PvHz(parse_number(v).map_err(|e| format!("`{key}`: {e}"))?),
         "mem" => Setting::Mem(parse_mem(v)?),
         "features" => Setting::Features(parse_features(v)?),
+        "psci" => Setting::Psci(match v {
+            "off" => None,
+            _ => Some(
+                v.parse()
+                    .map_err(|_| format!("`psci` is off, 0.2, 1.0 or 1.1, not `{}`", shown(v)))?,
+            ),
+        }),
+        "trng" => Setting::Trng(on_off(key, v)?),
+        "boot" => {
+            let n = u32_value(key, v)?;
+            if !(1..=MAX_VCPUS).contains(&n) {
+                return Err(format!("`boot` must be 1..=vcpus, got {n}"));
+            }
+            Setting::Boot(n)
+        }
         _ => {
             return Err(format!("unknown key `{}`; the keys are {KEYS}", shown(key)));
         }
@@ -340,6 +405,28 @@ mod tests {
                 ..Default::default()
             }
         );
+    }
+
+    #[test]
+    fn v1_1_keys_and_their_defaults() {
+        let s = VmSpec::new(4);
+        assert_eq!((s.psci, s.trng, s.boot_count()), (None, false, 4));
+        let mut p = s.clone();
+        p.apply(&parse_setting("psci=1.0").unwrap());
+        assert_eq!((p.psci, p.boot_count()), (Some(PsciVersion::V1_0), 1));
+        p.apply(&parse_setting("boot=3").unwrap());
+        assert_eq!(p.boot_count(), 3);
+        assert!(p.check().is_ok());
+        p.apply(&parse_setting("psci=off").unwrap());
+        assert!(p.check().is_err(), "boot=3 of 4 without PSCI");
+        p.apply(&parse_setting("boot=4").unwrap());
+        assert!(p.check().is_ok());
+        p.apply(&parse_setting("boot=5").unwrap());
+        assert!(p.check().is_err());
+        for bad in ["psci=1.2", "psci=on", "trng=1.0", "boot=0", "boot=x"] {
+            assert!(parse_setting(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_setting("trng=on"), Ok(Setting::Trng(true)));
     }
 
     #[test]

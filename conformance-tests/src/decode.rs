@@ -12,17 +12,20 @@ use fwcall_smccc::{CALL_REGS, Call, Convention, FunctionId, Owner, Reply, ids};
 enum Codes {
     Smccc,
     Sdei,
+    Psci,
+    Trng,
 }
 
 fn codes(fid: FunctionId) -> Codes {
     let f = fid.without_sve_hint();
-    if f.owner() == Owner::StandardSecure
-        && (ids::SDEI_RANGE_START.raw()..ids::SDEI_RANGE_START.raw() + ids::SDEI_RANGE_LEN)
-            .contains(&f.raw())
-    {
-        Codes::Sdei
-    } else {
-        Codes::Smccc
+    if f.owner() != Owner::StandardSecure {
+        return Codes::Smccc;
+    }
+    match f.number() {
+        0x00..=0x1f => Codes::Psci,
+        0x20..=0x3f => Codes::Sdei,
+        0x50..=0x5f => Codes::Trng,
+        _ => Codes::Smccc,
     }
 }
 
@@ -37,6 +40,9 @@ fn code_name(v: i64, table: Codes) -> Option<&'static str> {
         (Codes::Sdei, -3) => "DENIED",
         (Codes::Sdei, -5) => "PENDING",
         (Codes::Sdei, -10) => "OUT_OF_RESOURCE",
+        (Codes::Psci, v) => return fwcall::psci::codes::name(v),
+        (Codes::Trng, -2) => "INVALID_PARAMETERS",
+        (Codes::Trng, -3) => "NO_ENTROPY",
         _ => return None,
     })
 }
@@ -76,7 +82,34 @@ pub fn call(c: &Call) -> String {
         | ids::SDEI_PRIVATE_RESET
         | ids::SDEI_SHARED_RESET
         | ids::PV_TIME_ST
-        | ids::PV_TIME_LPT => vec![],
+        | ids::PV_TIME_LPT
+        | ids::PSCI_VERSION
+        | ids::PSCI_MIGRATE_INFO_TYPE
+        | ids::PSCI_SYSTEM_OFF
+        | ids::PSCI_SYSTEM_RESET
+        | ids::TRNG_VERSION
+        | ids::TRNG_GET_UUID => vec![],
+        ids::PSCI_FEATURES | ids::TRNG_FEATURES => vec![format!("fid={}", fid_name(a(1)))],
+        ids::PSCI_CPU_ON | ids::PSCI_CPU_ON_64 => vec![
+            format!("target={}", hex(a(1))),
+            format!("entry={}", hex(a(2))),
+            format!("context={}", hex(a(3))),
+        ],
+        ids::PSCI_CPU_OFF => vec![],
+        ids::PSCI_CPU_SUSPEND | ids::PSCI_CPU_SUSPEND_64 => vec![
+            format!("power_state={:#x}", a(1) as u32),
+            format!("entry={}", hex(a(2))),
+            format!("context={}", hex(a(3))),
+        ],
+        ids::PSCI_AFFINITY_INFO | ids::PSCI_AFFINITY_INFO_64 => vec![
+            format!("target={}", hex(a(1))),
+            format!("level={}", a(2) as u32),
+        ],
+        ids::PSCI_SYSTEM_RESET2 | ids::PSCI_SYSTEM_RESET2_64 => vec![
+            format!("type={:#x}", a(1) as u32),
+            format!("cookie={}", hex(a(2))),
+        ],
+        ids::TRNG_RND32 | ids::TRNG_RND64 => vec![format!("bits={}", a(1) as u32)],
         ids::SMCCC_ARCH_FEATURES | ids::PV_TIME_FEATURES => vec![format!("fid={}", fid_name(a(1)))],
         ids::SMCCC_ARCH_SOC_ID | ids::SMCCC_ARCH_SOC_ID_64 => vec![match a(1) {
             0 => "SOC_ID_VERSION".into(),
@@ -217,6 +250,26 @@ pub fn reply(c: &Call, r: &Reply) -> String {
         }
         ids::SDEI_EVENT_CONTEXT | ids::SDEI_EVENT_GET_INFO => hex(x0),
         ids::PV_TIME_ST | ids::PV_TIME_LPT => format!("ipa={x0:#x}"),
+        ids::PSCI_VERSION | ids::TRNG_VERSION => {
+            format!("{}.{} ({x0:#x})", (x0 >> 16) & 0x7fff, x0 & 0xffff)
+        }
+        ids::PSCI_AFFINITY_INFO | ids::PSCI_AFFINITY_INFO_64 => match x0 {
+            0 => "ON".into(),
+            1 => "OFF".into(),
+            2 => "ON_PENDING".into(),
+            _ => hex(x0),
+        },
+        ids::PSCI_MIGRATE_INFO_TYPE => format!("{x0}"),
+        ids::TRNG_GET_UUID if regs.len() >= 4 => format!(
+            "UUID words {:#010x} {:#010x} {:#010x} {:#010x}",
+            reg(0),
+            reg(1),
+            reg(2),
+            reg(3)
+        ),
+        ids::TRNG_RND32 | ids::TRNG_RND64 if regs.len() >= 4 => {
+            format!("SUCCESS x1={:#x} x2={:#x} x3={:#x}", reg(1), reg(2), reg(3))
+        }
         _ if f.number() == 0xff03 && regs.len() >= 2 => format!("revision {}.{}", reg(0), reg(1)),
         _ if f.number() == 0xff00 => format!("{x0} calls"),
         _ => code_name(signed, table).map_or_else(|| hex(x0), str::to_string),

@@ -11,11 +11,11 @@ use crate::memory::SimMemory;
 use crate::parse::{check_fits, parse_trace};
 use crate::pattern::Pattern;
 use crate::target::{Delivery, Interrupted, Target};
-use crate::trace::{DeliveredOn, Directive, Line, Trace};
+use crate::trace::{DeliveredOn, Directive, Line, SystemRequest, Trace};
 use crate::value::{Value, Vars, show_u64};
 use crate::vcpu::SimVcpu;
 use fwcall_smccc::{
-    CALL_REGS, Call, Conduit, Convention, FunctionId, Kicks, Outcome, Reply, VcpuIndex,
+    CALL_REGS, Call, Conduit, Convention, FunctionId, Kicks, Outcome, PowerAction, Reply, VcpuIndex,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -172,6 +172,16 @@ struct Engine<'t, T> {
     keep_snapshots: bool,
     saved: Vec<(String, Vec<u8>)>,
     line: usize,
+    /// Which vCPUs are on (v1.1): only these call, are set, or resume.
+    power: Vec<bool>,
+    /// What the last action directive asked of the VMM (v1.1 `system`).
+    system: Option<SystemRequest>,
+}
+
+/// vCPUs 0..boot-1 on, the rest off.
+fn boot_power(spec: &VmSpec) -> Vec<bool> {
+    let boot = spec.boot_count();
+    (0..spec.vcpus).map(|i| i < boot).collect()
 }
 
 impl<'t, T: Target> Engine<'t, T> {
@@ -190,6 +200,20 @@ impl<'t, T: Target> Engine<'t, T> {
             keep_snapshots: opts.keep_snapshots,
             saved: Vec::new(),
             line: trace.vm_line,
+            power: boot_power(&trace.spec),
+            system: None,
+        }
+    }
+
+    /// A powered-off vCPU makes no call and has no registers to set:
+    /// naming it in `what` is a malformed trace, even at run time.
+    fn require_on(&self, i: usize, what: &str) -> Result<(), Stop> {
+        if self.power.get(i).copied().unwrap_or(false) {
+            Ok(())
+        } else {
+            malformed(format!(
+                "vcpu{i} is powered off: `{what}` cannot name it until a CPU_ON powers it on"
+            ))
         }
     }
 
@@ -275,9 +299,22 @@ impl<'t, T: Target> Engine<'t, T> {
     }
 
     fn exec(&mut self, line: &Line) -> Result<(), Stop> {
+        if matches!(
+            line.directive,
+            Directive::Call { .. }
+                | Directive::Raise { .. }
+                | Directive::Irq { .. }
+                | Directive::VcpuReset { .. }
+                | Directive::VmReset
+                | Directive::Steal { .. }
+                | Directive::Restore { .. }
+        ) {
+            self.system = None;
+        }
         match &line.directive {
             Directive::Set { vcpu, regs } => {
                 let i = self.vcpu_index(vcpu)?;
+                self.require_on(i, "set")?;
                 for (r, v) in regs {
                     let x = self.resolve(v)?;
                     self.vcpu_mut(i)?.set(*r, x);
@@ -294,13 +331,55 @@ impl<'t, T: Target> Engine<'t, T> {
                 args,
                 pats,
             } => self.call(*conduit, vcpu, func, args, pats)?,
-            Directive::Expect { vcpu, checks } => {
+            Directive::Expect {
+                vcpu,
+                checks,
+                power,
+            } => {
                 let i = self.vcpu_index(vcpu)?;
                 for (r, p) in checks {
                     let actual = self.vcpus.get(i).map_or(0, |v| v.get(*r));
                     self.check(p, actual, 64, || format!("vcpu{i} {r}="))?;
                 }
+                if let Some(want) = power {
+                    let got = self.power.get(i).copied().unwrap_or(false);
+                    if got != *want {
+                        let show = |on: bool| if on { "on" } else { "off" };
+                        return fail(format!(
+                            "expected vcpu{i} power={}, got {}",
+                            show(*want),
+                            show(got)
+                        ));
+                    }
+                }
                 self.note(|| format!("{} ok", line.text));
+            }
+            Directive::System { want } => {
+                if self.system != *want {
+                    let show =
+                        |s: Option<SystemRequest>| s.map_or("none".to_string(), |s| s.to_string());
+                    return fail(format!(
+                        "expected system {}, got {}",
+                        show(*want),
+                        show(self.system)
+                    ));
+                }
+                self.note(|| format!("{} ok", line.text));
+            }
+            Directive::VmReset => {
+                self.target()?
+                    .vm_reset()
+                    .or_else(|e| fail(format!("expected vm-reset to succeed, got error: {e}")))?;
+                // Registers back to their starting values (the MPIDR is the
+                // VMM's assignment and stays); the boot vCPUs on.
+                for (i, v) in self.vcpus.iter_mut().enumerate() {
+                    let mpidr = v.mpidr;
+                    *v = SimVcpu::new(i as u32);
+                    v.mpidr = mpidr;
+                }
+                self.power = boot_power(&self.spec);
+                self.note(|| "vm reset".to_string());
+                self.delivery_step(None, &Kicks::none())?;
             }
             Directive::Delivered { on, event } => {
                 self.delivered_check(on, event.as_ref())?;
@@ -445,6 +524,14 @@ impl<'t, T: Target> Engine<'t, T> {
         pats: &[Pattern],
     ) -> Result<(), Stop> {
         let i = self.vcpu_index(vcpu)?;
+        self.require_on(
+            i,
+            if conduit == Conduit::Smc {
+                "smc"
+            } else {
+                "call"
+            },
+        )?;
         let fid = self.resolve(func)?;
         let mut vals = Vec::with_capacity(args.len());
         for a in args {
@@ -498,6 +585,50 @@ impl<'t, T: Target> Engine<'t, T> {
             }
         }
         v.apply(&outcome.reply);
+        let caller_pstate = v.pstate;
+        match outcome.power {
+            None | Some(PowerAction::Standby) => {}
+            Some(PowerAction::CpuOff) => {
+                if let Some(p) = self.power.get_mut(i) {
+                    *p = false;
+                }
+                self.note(|| format!("vcpu{i} powered off"));
+            }
+            Some(PowerAction::CpuOn(start)) => {
+                let t = start.target.get();
+                match self.power.get(t) {
+                    None => {
+                        return fail(format!(
+                            "expected CPU_ON to name an existing vCPU, got vcpu{t} (the vm has {})",
+                            self.power.len()
+                        ));
+                    }
+                    Some(true) => {
+                        return fail(format!(
+                            "expected CPU_ON to start a powered-off vCPU, got vcpu{t}, which is on"
+                        ));
+                    }
+                    Some(false) => {}
+                }
+                // PSCI's entry state; elr, spsr, vbar, sctlr and mpidr stay.
+                let v = self.vcpu_mut(t)?;
+                v.x = [0; 31];
+                v.x[0] = start.context_id;
+                v.pc = start.entry;
+                v.pstate = start.pstate(caller_pstate);
+                if let Some(p) = self.power.get_mut(t) {
+                    *p = true;
+                }
+                self.note(|| {
+                    format!(
+                        "vcpu{t} powered on at {:#x} (x0={:#x})",
+                        start.entry, start.context_id
+                    )
+                });
+            }
+            Some(PowerAction::SystemOff) => self.system = Some(SystemRequest::Off),
+            Some(PowerAction::SystemReset(_)) => self.system = Some(SystemRequest::Reset),
+        }
         Ok(())
     }
 
@@ -519,7 +650,10 @@ impl<'t, T: Target> Engine<'t, T> {
                     None => break,
                 },
             };
-            if visited.get(i).copied().unwrap_or(true) {
+            // A powered-off vCPU does not resume: nothing to ask.
+            if visited.get(i).copied().unwrap_or(true)
+                || !self.power.get(i).copied().unwrap_or(false)
+            {
                 continue;
             }
             if let Some(seen) = visited.get_mut(i) {
@@ -653,7 +787,24 @@ impl<'t, T: Target> Engine<'t, T> {
             })
             .collect();
         match (T::restore(&spec, &mpidrs, mem.clone(), &bytes), expect_ok) {
-            (Ok(t), true) => {
+            (Ok(mut t), true) => {
+                // The snapshot carries which vCPUs were on.
+                let power = if spec.psci.is_some() {
+                    t.powered_on().or_else(|e| {
+                        fail(format!(
+                            "expected the restored server to report its power state, got error: {e}"
+                        ))
+                    })?
+                } else {
+                    vec![true; n as usize]
+                };
+                if power.len() != n as usize {
+                    return fail(format!(
+                        "expected the power state of {n} vCPUs, got {}",
+                        power.len()
+                    ));
+                }
+                self.power = power;
                 self.target = Some(t);
                 self.mem = mem;
                 self.vcpus.truncate(n as usize);

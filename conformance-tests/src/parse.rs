@@ -10,7 +10,7 @@ use crate::config::{
     EventPriority, EventScope, EventSpec, Setting, VmSpec, parse_setting, setting_key,
 };
 use crate::pattern::{Pattern, width_mask};
-use crate::trace::{DeliveredOn, Directive, Line, Trace, Width};
+use crate::trace::{DeliveredOn, Directive, Line, SystemRequest, Trace, Width};
 use crate::value::{Value, parse_value, shown};
 use crate::vcpu::Reg;
 use fwcall_smccc::{CALL_REGS, Conduit};
@@ -157,6 +157,26 @@ impl<'f> Parser<'f> {
             "delivered" => self.delivered(rest)?,
             "irq" => self.irq(rest)?,
             "raise" => self.raise(rest)?,
+            "vm-reset" => {
+                let [] = exact(rest, "vm-reset")?;
+                Directive::VmReset
+            }
+            "system" => {
+                let [what] = exact(rest, "system off|reset|none")?;
+                Directive::System {
+                    want: match what {
+                        "off" => Some(SystemRequest::Off),
+                        "reset" => Some(SystemRequest::Reset),
+                        "none" => None,
+                        _ => {
+                            return Err(format!(
+                                "`system` checks `off`, `reset` or `none`, not `{}`",
+                                shown(what)
+                            ));
+                        }
+                    },
+                }
+            }
             "vcpu-reset" => {
                 let [v] = exact(rest, "vcpu-reset VCPU")?;
                 Directive::VcpuReset {
@@ -182,7 +202,7 @@ impl<'f> Parser<'f> {
             "restore" => self.restore(rest)?,
             _ => {
                 return Err(format!(
-                    "unknown directive `{}`; the directives are vm, event, set, call, smc, expect, delivered, irq, raise, vcpu-reset, steal, mem, snapshot, restore",
+                    "unknown directive `{}`; the directives are vm, event, set, call, smc, expect, delivered, irq, raise, vcpu-reset, vm-reset, steal, mem, snapshot, restore, system",
                     shown(kw)
                 ));
             }
@@ -222,6 +242,7 @@ impl<'f> Parser<'f> {
         for s in &settings {
             spec.apply(s);
         }
+        spec.check()?;
         self.max_vcpus = vcpus;
         self.vm = Some((number, spec, expects_error));
         Ok(())
@@ -368,11 +389,27 @@ impl<'f> Parser<'f> {
         }
         let vcpu = self.vcpu(v)?;
         let mut checks = Vec::new();
+        let mut power = None;
         for p in pairs {
+            if let Some(state) = p.strip_prefix("power=") {
+                if power.is_some() {
+                    return Err("`power=` is given twice".into());
+                }
+                power = Some(match state {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("`power=` is `on` or `off`, not `{}`", shown(state))),
+                });
+                continue;
+            }
             let (r, pat) = reg_pair(p)?;
             checks.push((r, self.pattern(pat)?));
         }
-        Ok(Directive::Expect { vcpu, checks })
+        Ok(Directive::Expect {
+            vcpu,
+            checks,
+            power,
+        })
     }
 
     fn delivered(&mut self, rest: &[&str]) -> Res<Directive> {
@@ -503,6 +540,13 @@ impl<'f> Parser<'f> {
                 self.max_vcpus = self.max_vcpus.max(*n);
             }
         }
+        if let Some((_, spec, _)) = &self.vm {
+            let mut dest = spec.clone();
+            for s in &overrides {
+                dest.apply(s);
+            }
+            dest.check()?;
+        }
         Ok(Directive::Restore {
             name: name.to_string(),
             overrides,
@@ -520,6 +564,7 @@ fn uses_server(d: &Directive) -> bool {
             | Directive::Irq { .. }
             | Directive::Raise { .. }
             | Directive::VcpuReset { .. }
+            | Directive::VmReset
             | Directive::Steal { .. }
             | Directive::Snapshot { .. }
             | Directive::Restore { .. }

@@ -68,4 +68,16 @@ pub trait Target: Sized {
 
     /// Decodes a snapshot into a human-readable summary.
     fn inspect(bytes: &[u8]) -> Result<String, TargetError>;
+
+    /// The VMM resets the whole VM after a system reset (fwtrace v1.1
+    /// `vm-reset`): every service back to its boot state.
+    fn vm_reset(&mut self) -> Result<(), TargetError> {
+        Err(TargetError("this server cannot reset the VM".into()))
+    }
+
+    /// Which vCPUs the server has on (`true`) after a restore, in order
+    /// (fwtrace v1.1: a snapshot carries the power state).
+    fn powered_on(&mut self) -> Result<Vec<bool>, TargetError> {
+        Err(TargetError("this server keeps no power state".into()))
+    }
 }

@@ -4,9 +4,10 @@
 use crate::config::{EventPriority, EventScope, MemRegion, SdeiVersion, VmSpec};
 use crate::memory::SimMemory;
 use crate::target::{Delivery, Interrupted, Target, TargetError};
+use fwcall::trng::DeterministicSource;
 use fwcall::{
     CpuFeatures, EventDecl, EventKind, Gpa, GuestMemoryAccess, IrqOutcome, LptConfig, MemoryError,
-    MemoryRegion, Priority, SdeiConfig, Vm, VmConfig,
+    MemoryRegion, Priority, PsciConfig, SdeiConfig, TrngConfig, Vm, VmConfig,
 };
 use fwcall_smccc::{Call, Kicks, Mpidr, Outcome, VcpuIndex};
 use std::sync::Arc;
@@ -129,7 +130,19 @@ pub fn vm_config(spec: &VmSpec, mpidrs: &[u64]) -> Result<VmConfig, TargetError>
     let mut regions = spec.mem.iter().map(region);
     c.ram = regions.next().into_iter().collect();
     c.reserved = regions.collect();
+    c.psci = spec.psci.map(|version| PsciConfig {
+        version,
+        boot: (0..spec.boot_count()).map(VcpuIndex).collect(),
+    });
+    c.trng = spec.trng.then(TrngConfig::default);
     Ok(c)
+}
+
+/// The seed of the replayer's entropy: the same bytes on every run.
+pub const TRNG_SEED: u64 = 0x6677_6374_7261_6365;
+
+fn deterministic(vm: &mut Vm<Arc<SimMemory>>) {
+    vm.set_entropy_source(Box::new(DeterministicSource::new(TRNG_SEED)));
 }
 
 fn vcpu_of<'a>(
@@ -141,7 +154,8 @@ fn vcpu_of<'a>(
 
 impl Target for FwcallTarget {
     fn build(spec: &VmSpec, mpidrs: &[u64], mem: Arc<SimMemory>) -> Result<Self, TargetError> {
-        let vm = Vm::new(vm_config(spec, mpidrs)?, mem).map_err(err)?;
+        let mut vm = Vm::new(vm_config(spec, mpidrs)?, mem).map_err(err)?;
+        deterministic(&mut vm);
         vm.start().map_err(err)?;
         Ok(FwcallTarget { vm })
     }
@@ -155,7 +169,8 @@ impl Target for FwcallTarget {
         mem: Arc<SimMemory>,
         snapshot: &[u8],
     ) -> Result<Self, TargetError> {
-        let vm = Vm::restore(vm_config(spec, mpidrs)?, mem, snapshot).map_err(err)?;
+        let mut vm = Vm::restore(vm_config(spec, mpidrs)?, mem, snapshot).map_err(err)?;
+        deterministic(&mut vm);
         vm.start().map_err(err)?;
         Ok(FwcallTarget { vm })
     }
@@ -200,6 +215,15 @@ impl Target for FwcallTarget {
 
     fn snapshot(&mut self) -> Result<Vec<u8>, TargetError> {
         self.vm.snapshot().map_err(err)
+    }
+
+    fn vm_reset(&mut self) -> Result<(), TargetError> {
+        self.vm.reset();
+        Ok(())
+    }
+
+    fn powered_on(&mut self) -> Result<Vec<bool>, TargetError> {
+        Ok(self.vm.vcpus().map(|v| v.power_state().is_on()).collect())
     }
 
     fn inspect(bytes: &[u8]) -> Result<String, TargetError> {

@@ -62,6 +62,24 @@ impl Width {
     }
 }
 
+/// What a call asked the VMM to do with the whole VM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemRequest {
+    /// `SYSTEM_OFF`.
+    Off,
+    /// `SYSTEM_RESET` or `SYSTEM_RESET2`.
+    Reset,
+}
+
+impl std::fmt::Display for SystemRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SystemRequest::Off => "off",
+            SystemRequest::Reset => "reset",
+        })
+    }
+}
+
 /// Which vCPU a `delivered` directive checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeliveredOn {
@@ -94,13 +112,22 @@ pub enum Directive {
         /// Patterns for x0, x1, ...
         pats: Vec<Pattern>,
     },
-    /// `expect VCPU REG=PAT ...`.
+    /// `expect VCPU REG=PAT ... [power=on|off]`.
     Expect {
         /// The vCPU.
         vcpu: Value,
         /// Registers and patterns.
         checks: Vec<(Reg, Pattern)>,
+        /// The power state to check, if given (v1.1).
+        power: Option<bool>,
     },
+    /// `system off|reset|none` (v1.1).
+    System {
+        /// What the last action directive must have asked of the VMM.
+        want: Option<SystemRequest>,
+    },
+    /// `vm-reset` (v1.1).
+    VmReset,
     /// `delivered VCPU|any EVENT|none`.
     Delivered {
         /// Which vCPU.

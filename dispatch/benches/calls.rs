@@ -3,7 +3,8 @@
 //! Budgets (the performance issue, medians on the project's machine): a
 //! fast call (`SMCCC_VERSION`, `PV_TIME_ST`, `SDEI_EVENT_STATUS`) <= 20 ns,
 //! `PE_MASK` + `PE_UNMASK` <= 30 ns, the SDEI cycle <= 300 ns, steal
-//! accounting with the record write <= 20 ns, the same cost at 1 and 512
+//! accounting with the record write <= 20 ns, `PSCI_VERSION` and
+//! `AFFINITY_INFO` <= 20 ns, the same cost at 1 and 512
 //! vCPUs, no heap allocation (divan's allocation profiler counts them).
 //! `fwcall bench` runs the same measurements with verdicts.
 
@@ -118,4 +119,21 @@ fn steal_accounting(b: Bencher) {
     let vm = vm(2);
     let v = vm.vcpu(VcpuIndex(1)).unwrap();
     b.bench(|| black_box(v.account_steal(black_box(1))));
+}
+
+/// PSCI and TRNG on a 4-vCPU VM serving them (every vCPU on).
+#[divan::bench(args = ["PSCI_VERSION", "PSCI_AFFINITY_INFO_64", "TRNG_VERSION"])]
+fn psci_trng(b: Bencher, name: &str) {
+    let mut c = VmConfig::new(4);
+    c.psci = Some(fwcall::PsciConfig {
+        version: fwcall::PsciVersion::V1_1,
+        boot: (0..4).map(VcpuIndex).collect(),
+    });
+    c.trng = Some(fwcall::TrngConfig::default());
+    let vm = Vm::new(c, fwcall::NoMemory).unwrap();
+    let v = vm.vcpu(VcpuIndex(0)).unwrap();
+    let call = Call::new(ids::by_name(name).unwrap(), &[3, 0]);
+    b.bench(|| {
+        black_box(&v.handle(black_box(&call)));
+    });
 }

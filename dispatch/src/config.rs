@@ -2,10 +2,12 @@
 
 use alloc::vec::Vec;
 
+use fwcall_psci::{PsciConfig, PsciConfigError};
 use fwcall_pvtime::{MemoryRegion, PvTimeConfig, PvTimeConfigError};
 use fwcall_sdei::{SdeiConfig, SdeiConfigError};
 use fwcall_smccc::arch::SocIdError;
 use fwcall_smccc::{Mpidr, SmcccVersion, SocId, Workarounds};
+use fwcall_trng::{TrngConfig, TrngConfigError};
 
 /// What a VMM promises its guest. Build with [`VmConfig::new`], adjust the
 /// fields, and hand it to [`crate::Vm::new`], which validates it.
@@ -18,6 +20,11 @@ use fwcall_smccc::{Mpidr, SmcccVersion, SocId, Workarounds};
 /// // PV-time records live in a region of their own, outside RAM.
 /// config.reserved = vec![MemoryRegion { base: Gpa(0x0a10_0000), size: 0x1_0000 }];
 /// config.pvtime.stolen_time_base = Some(Gpa(0x0a10_0000));
+/// assert!(config.validate().is_ok());
+///
+/// // PSCI 1.1 with vCPU 0 on at boot, and TRNG.
+/// config.psci = Some(fwcall::PsciConfig::new(fwcall::PsciVersion::V1_1));
+/// config.trng = Some(fwcall::TrngConfig::default());
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -39,13 +46,24 @@ pub struct VmConfig {
     pub soc_id: Option<SocId>,
     /// `SMCCC_ARCH_WORKAROUND_1/2/3` states.
     pub workarounds: Workarounds,
+    /// PSCI served by fwcall (its version and the vCPUs on at boot), or
+    /// `None` to leave PSCI with the hypervisor (KVM's in-kernel PSCI).
+    /// With PSCI on, fwcall keeps every vCPU's power state and `CPU_ON`,
+    /// `CPU_OFF` and the system calls come back as
+    /// [`PowerAction`](fwcall_smccc::PowerAction)s.
+    pub psci: Option<PsciConfig>,
+    /// TRNG 1.0 served by fwcall (its UUID), or `None`. The entropy comes
+    /// from [`crate::Vm::set_entropy_source`] (the host's generator by
+    /// default with the `std` feature).
+    pub trng: Option<TrngConfig>,
 }
 
 impl VmConfig {
     /// Defaults for `vcpus` vCPUs: KVM's default MPIDRs, the highest SMCCC
     /// version, SDEI 1.1 with event 0 only, PV time on but unplaced (so
     /// `PV_TIME_ST` answers `NOT_SUPPORTED` until `pvtime.stolen_time_base`
-    /// is set), no memory regions, no SoC ID, workarounds not available.
+    /// is set), no memory regions, no SoC ID, workarounds not available,
+    /// PSCI and TRNG off (opt in with `psci`/`trng`).
     pub fn new(vcpus: u32) -> Self {
         VmConfig {
             mpidrs: (0..vcpus).map(Mpidr::kvm_default).collect(),
@@ -56,6 +74,8 @@ impl VmConfig {
             reserved: Vec::new(),
             soc_id: None,
             workarounds: Workarounds::default(),
+            psci: None,
+            trng: None,
         }
     }
 
@@ -101,6 +121,12 @@ impl VmConfig {
         }
         if let Some(soc) = &self.soc_id {
             soc.validate()?;
+        }
+        if let Some(p) = &self.psci {
+            p.validate(self.mpidrs.len())?;
+        }
+        if let Some(t) = &self.trng {
+            t.validate()?;
         }
         let all = || self.ram.iter().chain(self.reserved.iter());
         for (i, a) in all().enumerate() {
@@ -183,4 +209,10 @@ pub enum ConfigError {
     /// The PV-time configuration is invalid.
     #[error("PV time: {0}")]
     PvTime(#[from] PvTimeConfigError),
+    /// The PSCI configuration is invalid.
+    #[error("PSCI: {0}")]
+    Psci(#[from] PsciConfigError),
+    /// The TRNG configuration is invalid.
+    #[error("TRNG: {0}")]
+    Trng(#[from] TrngConfigError),
 }

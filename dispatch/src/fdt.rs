@@ -93,6 +93,22 @@ impl PsciVersion {
         PsciVersion { major, minor }
     }
 
+    /// The version fwcall's own PSCI serves (`VmConfig::psci`), for a VMM
+    /// that writes the `psci` node of the PSCI fwcall serves.
+    ///
+    /// ```
+    /// use fwcall::{PsciConfig, VmConfig};
+    /// use fwcall::fdt::PsciVersion;
+    ///
+    /// let mut config = VmConfig::new(2);
+    /// config.psci = Some(PsciConfig::new(fwcall::PsciVersion::V1_0));
+    /// let node = config.psci.as_ref().map(|p| PsciVersion::served(p.version));
+    /// assert_eq!(node, Some(PsciVersion::V1_0));
+    /// ```
+    pub const fn served(version: fwcall_psci::PsciVersion) -> Self {
+        Self::from_word(version.to_word())
+    }
+
     /// The version from a `PSCI_VERSION` result (or KVM's
     /// `KVM_REG_ARM_PSCI_VERSION` register): bits 31:16 major, 15:0 minor.
     pub const fn from_word(word: u32) -> Self {
@@ -117,6 +133,12 @@ impl PsciVersion {
             (1, _) => Some(&["arm,psci-1.0", "arm,psci-0.2"]),
             _ => None,
         }
+    }
+}
+
+impl From<fwcall_psci::PsciVersion> for PsciVersion {
+    fn from(v: fwcall_psci::PsciVersion) -> Self {
+        Self::served(v)
     }
 }
 

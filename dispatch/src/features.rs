@@ -11,12 +11,19 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 bitflags::bitflags! {
-    /// Standard Secure Service features fwcall serves (OEN 4).
+    /// Standard Secure Service features fwcall serves (OEN 4): bit 0 SDEI,
+    /// bit 1 PSCI, bit 2 TRNG.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
     #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct StdFeatures: u64 {
         /// SDEI (`0xC400_0020..=0xC400_003F`).
         const SDEI = 1 << 0;
+        /// PSCI (`0x8400_0000..=0x8400_001F` and the SMC64 forms), when
+        /// `VmConfig::psci` is set. Not KVM's bit 0 (TRNG): fwcall's own layout.
+        const PSCI = 1 << 1;
+        /// TRNG 1.0 (`0x8400_0050..=0x8400_0053`, `0xC400_0053`), when
+        /// `VmConfig::trng` is set. KVM has it at bit 0 of its `STD_BMAP`.
+        const TRNG = 1 << 2;
     }
 }
 

@@ -3,11 +3,12 @@
 //!
 //! A guest calls firmware with `HVC #0`/`SMC #0`; the VMM hands the
 //! registers to a [`Vcpu`] handle and applies the [`Outcome`] it gets back.
-//! fwcall serves the Arm Architecture calls (SMCCC), SDEI (DEN0054) and PV
-//! time (DEN0057, stolen time and LPT), routes IDs a VMM claims for its own
+//! fwcall serves the Arm Architecture calls (SMCCC), SDEI (DEN0054), PV
+//! time (DEN0057, stolen time and LPT), and, when the VMM opts in, PSCI
+//! (DEN0022) and TRNG (DEN0098); it routes IDs a VMM claims for its own
 //! [`Service`]s, pins the guest ABI with [`FirmwareFeatures`], and never
-//! acts behind the VMM's back: register writes, kicks of other vCPUs and
-//! event deliveries are all returned as values.
+//! acts behind the VMM's back: register writes, kicks of other vCPUs, power
+//! changes ([`PowerAction`]) and event deliveries are all returned as values.
 //!
 //! # An exit handler
 //!
@@ -70,18 +71,22 @@ pub mod fdt;
 pub mod features;
 #[cfg(feature = "kvm")]
 pub mod kvm;
+mod power;
 pub mod service;
 pub mod snapshot;
 mod vm;
 
+pub use fwcall_psci as psci;
 pub use fwcall_pvtime as pvtime;
 pub use fwcall_sdei as sdei;
 pub use fwcall_smccc as smccc;
+pub use fwcall_trng as trng;
 
 pub use config::{ConfigError, VmConfig};
 pub use features::{
     FeatureError, FeatureRegister, FirmwareFeatures, StdFeatures, StdHypFeatures, VendorHypFeatures,
 };
+pub use fwcall_psci::{PowerState, PsciConfig, PsciVersion};
 pub use fwcall_pvtime::{
     Gpa, GuestMemoryAccess, LptConfig, MemoryError, MemoryRegion, PvTimeConfig,
 };
@@ -90,9 +95,10 @@ pub use fwcall_sdei::{
     SdeiConfig, SdeiVersion,
 };
 pub use fwcall_smccc::{
-    Call, Conduit, Context, El1Regs, FunctionId, Kicks, Mpidr, Outcome, Reply, SmcccVersion,
-    VcpuIndex, ids,
+    Call, Conduit, Context, CpuStart, El1Regs, FunctionId, Kicks, Mpidr, Outcome, PowerAction,
+    Reply, ResetKind, SmcccVersion, VcpuIndex, ids,
 };
+pub use fwcall_trng::{EntropySource, TrngConfig};
 pub use service::{Service, ServiceError};
 pub use snapshot::{
     CompatError, FormatError, RestoreError, SnapshotContents, SnapshotError, Summary,

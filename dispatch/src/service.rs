@@ -1,5 +1,6 @@
-//! Services a VMM adds for its own function IDs (a TRNG, a power device, a
-//! vendor hypervisor call) without forking fwcall.
+//! Services a VMM adds for its own function IDs (a power device, a vendor
+//! hypervisor call, its own PSCI or TRNG when fwcall's are off) without
+//! forking fwcall.
 
 use core::ops::RangeInclusive;
 
@@ -139,6 +140,7 @@ pub(crate) fn check_range(
     name: &str,
     range: &RangeInclusive<u32>,
     existing: &[Registered],
+    config_owned: &[(u32, u32, &'static str)],
 ) -> Result<(), ServiceError> {
     let (start, end) = (*range.start(), *range.end());
     let owned = || alloc::string::String::from(name);
@@ -149,7 +151,7 @@ pub(crate) fn check_range(
             end,
         });
     }
-    for (s, e, owner) in RESERVED_RANGES {
+    for &(s, e, owner) in RESERVED_RANGES.iter().chain(config_owned) {
         if start <= e && s <= end {
             return Err(ServiceError::Reserved {
                 name: owned(),

@@ -4,6 +4,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 
+use fwcall_psci::{PowerState, Psci};
 use fwcall_pvtime::{GuestMemoryAccess, MemoryError, PvTime};
 use fwcall_sdei::{
     Delivery, InterruptHook, Interrupted, IrqOutcome, RaiseError as SdeiRaiseError, Sdei,
@@ -18,6 +19,7 @@ use crate::features::{
     FeatureError, FeatureRegister, FeatureState, FirmwareFeatures, StdFeatures, StdHypFeatures,
 };
 use crate::service::{Registered, Service, ServiceError, check_range};
+use fwcall_trng::{EntropySource, Trng};
 
 /// Function numbers of the general queries every owner may answer.
 pub(crate) const QUERY_CALL_COUNT: u16 = 0xFF00;
@@ -27,6 +29,12 @@ pub(crate) const QUERY_REVISION: u16 = 0xFF03;
 /// The first and last function numbers of SDEI within OEN 4.
 pub(crate) const SDEI_FIRST: u16 = 0x20;
 pub(crate) const SDEI_LAST: u16 = 0x3F;
+/// PSCI's function numbers within OEN 4.
+const PSCI_FIRST: u16 = ids::PSCI_FIRST_NUMBER;
+const PSCI_LAST: u16 = ids::PSCI_LAST_NUMBER;
+/// TRNG 1.0's function numbers within OEN 4.
+const TRNG_FIRST: u16 = ids::TRNG_FIRST_NUMBER;
+const TRNG_LAST: u16 = ids::TRNG_LAST_NUMBER;
 
 /// One VM's firmware-call server.
 ///
@@ -48,6 +56,8 @@ pub struct Vm<M> {
     pub(crate) features: FeatureState,
     pub(crate) sdei: Option<Sdei>,
     pub(crate) pvtime: PvTime,
+    pub(crate) psci: Option<Psci>,
+    pub(crate) trng: Option<Trng>,
     pub(crate) services: Vec<Registered>,
     pub(crate) mem: M,
     /// Whether the VMM installed an [`InterruptHook`]: without one, no
@@ -62,6 +72,8 @@ impl<M> core::fmt::Debug for Vm<M> {
             .field("smccc", &self.arch.version)
             .field("features", &self.features.current())
             .field("sdei", &self.sdei.is_some())
+            .field("psci", &self.psci.as_ref().map(Psci::version))
+            .field("trng", &self.trng.is_some())
             .field("services", &self.services.len())
             .finish_non_exhaustive()
     }
@@ -81,14 +93,37 @@ impl<M: GuestMemoryAccess> Vm<M> {
             &config.ram,
             &config.reserved,
         )?;
-        Ok(Self::assemble(config, mem, sdei, pvtime))
+        let psci = match &config.psci {
+            Some(p) => Some(Psci::new(
+                p,
+                &config.mpidrs,
+                config.smccc_version,
+                &crate::power::ram_pairs(&config),
+            )?),
+            None => None,
+        };
+        Ok(Self::assemble(config, mem, sdei, pvtime, psci))
     }
 
-    pub(crate) fn assemble(config: VmConfig, mem: M, sdei: Option<Sdei>, pvtime: PvTime) -> Self {
+    pub(crate) fn assemble(
+        config: VmConfig,
+        mem: M,
+        sdei: Option<Sdei>,
+        pvtime: PvTime,
+        psci: Option<Psci>,
+    ) -> Self {
         let mut supported = FirmwareFeatures::default();
         if sdei.is_some() {
             supported.std |= StdFeatures::SDEI;
         }
+        if psci.is_some() {
+            supported.std |= StdFeatures::PSCI;
+        }
+        let trng = config.trng.and_then(|t| {
+            supported.std |= StdFeatures::TRNG;
+            // Validated with the configuration; a failure cannot happen here.
+            Trng::new(t, crate::power::default_entropy()).ok()
+        });
         if config.pvtime.enabled {
             supported.std_hyp |= StdHypFeatures::PV_TIME;
             if config.pvtime.lpt.is_some() {
@@ -105,6 +140,8 @@ impl<M: GuestMemoryAccess> Vm<M> {
             features: FeatureState::new(supported),
             sdei,
             pvtime,
+            psci,
+            trng,
             services: Vec::new(),
             mem,
             config,
@@ -136,7 +173,7 @@ impl<M: GuestMemoryAccess> Vm<M> {
                 bit: feature_bit,
             });
         }
-        check_range(service.name(), &range, &self.services)?;
+        check_range(service.name(), &range, &self.services, &self.owned_ranges())?;
         let bit = 1u64 << feature_bit;
         self.features.add_vendor_bit(bit);
         self.services.push(Registered {
@@ -146,6 +183,44 @@ impl<M: GuestMemoryAccess> Vm<M> {
             service,
         });
         Ok(())
+    }
+
+    /// The ID ranges the configuration makes fwcall's besides the fixed
+    /// ones: PSCI and TRNG when they are on (a VMM may serve them itself
+    /// when they are off).
+    fn owned_ranges(&self) -> Vec<(u32, u32, &'static str)> {
+        let mut r = Vec::new();
+        if self.psci.is_some() {
+            r.push((0x8400_0000, 0x8400_001F, "PSCI"));
+            r.push((0xC400_0000, 0xC400_001F, "PSCI"));
+        }
+        if self.trng.is_some() {
+            r.push((0x8400_0050, 0x8400_0053, "TRNG"));
+            r.push((0xC400_0050, 0xC400_0053, "TRNG"));
+        }
+        r
+    }
+
+    /// Gives TRNG its entropy source (before sharing the VM; also after a
+    /// restore). With the `std` feature the default is the host's
+    /// generator ([`fwcall_trng::OsEntropy`]); without it, every request
+    /// answers `NO_ENTROPY` until a source is set. Ignored when TRNG is off.
+    ///
+    /// ```
+    /// use fwcall::{Call, NoMemory, Reply, TrngConfig, VcpuIndex, Vm, VmConfig, ids};
+    /// use fwcall::trng::NoSource;
+    ///
+    /// let mut config = VmConfig::new(1);
+    /// config.trng = Some(TrngConfig::default());
+    /// let mut vm = Vm::new(config, NoMemory).unwrap();
+    /// vm.set_entropy_source(Box::new(NoSource));
+    /// let out = vm.vcpu(VcpuIndex(0)).unwrap().handle(&Call::new(ids::TRNG_RND64, &[64]));
+    /// assert_eq!(out.reply, Reply::signed(-3)); // NO_ENTROPY
+    /// ```
+    pub fn set_entropy_source(&mut self, source: Box<dyn EntropySource>) {
+        if let Some(t) = self.trng.as_mut() {
+            t.set_source(source);
+        }
     }
 
     /// Installs the hook SDEI calls when a guest interrupt becomes an SDEI
@@ -249,6 +324,24 @@ impl<M: GuestMemoryAccess> Vm<M> {
         &self.pvtime
     }
 
+    /// The PSCI server, if PSCI is configured.
+    pub fn psci(&self) -> Option<&Psci> {
+        self.psci.as_ref()
+    }
+
+    /// The TRNG server, if TRNG is configured.
+    pub fn trng(&self) -> Option<&Trng> {
+        self.trng.as_ref()
+    }
+
+    /// Whether fwcall serves PSCI now (configured, and on in the feature words).
+    #[inline]
+    pub(crate) fn psci_served(&self) -> Option<&Psci> {
+        self.psci
+            .as_ref()
+            .filter(|_| self.features.std().contains(StdFeatures::PSCI))
+    }
+
     /// Raises a platform SDEI event the configuration declared (an NMI-like
     /// event, a migration notification, a RAS error). `vcpu` names the
     /// target of a private event. Returns the vCPUs to kick.
@@ -281,6 +374,24 @@ impl<M: GuestMemoryAccess> Vm<M> {
                     && (ids::SDEI_VERSION.raw()..=ids::SDEI_SHARED_RESET.raw())
                         .contains(&fid.raw());
                 if served { SUCCESS } else { NOT_SUPPORTED }
+            }
+            Owner::StandardSecure
+                if (PSCI_FIRST..=PSCI_LAST).contains(&fid.number()) && self.psci.is_some() =>
+            {
+                match self.psci_served() {
+                    Some(p) if p.implements(fid) => SUCCESS,
+                    _ => NOT_SUPPORTED,
+                }
+            }
+            Owner::StandardSecure
+                if (TRNG_FIRST..=TRNG_LAST).contains(&fid.number()) && self.trng.is_some() =>
+            {
+                let on = self.features.std().contains(StdFeatures::TRNG);
+                if on && Trng::implements(fid) {
+                    SUCCESS
+                } else {
+                    NOT_SUPPORTED
+                }
             }
             Owner::StandardHypervisor => {
                 let on = self.features.std_hyp();
@@ -327,6 +438,22 @@ impl<M: GuestMemoryAccess> Vm<M> {
                     Some(s) if self.features.std().contains(StdFeatures::SDEI) => {
                         s.call(vcpu, call)
                     }
+                    _ => Outcome::not_supported(),
+                }
+            }
+            Owner::StandardSecure
+                if (PSCI_FIRST..=PSCI_LAST).contains(&fid.number()) && self.psci.is_some() =>
+            {
+                match self.psci_served() {
+                    Some(p) => p.call(vcpu, call, &crate::power::Coupling::of(self)),
+                    None => Outcome::not_supported(),
+                }
+            }
+            Owner::StandardSecure
+                if (TRNG_FIRST..=TRNG_LAST).contains(&fid.number()) && self.trng.is_some() =>
+            {
+                match &self.trng {
+                    Some(t) if self.features.std().contains(StdFeatures::TRNG) => t.call(call),
                     _ => Outcome::not_supported(),
                 }
             }
@@ -470,10 +597,11 @@ impl<M: GuestMemoryAccess> Vcpu<'_, M> {
         s.take_delivery(self.index, interrupted)
     }
 
-    /// Resets the vCPU (power-on, PSCI `CPU_ON`): its private SDEI events
+    /// Resets the vCPU's SDEI state (power-on): its private SDEI events
     /// go back to unregistered, any handler in progress is discarded, and
-    /// it is masked again. Stolen time is kept. Returns the vCPUs to kick
-    /// (a shared event the reset vCPU was chosen for may go elsewhere).
+    /// it is masked again. Stolen time and power state are kept. Returns
+    /// the vCPUs to kick (a shared event the reset vCPU was chosen for may
+    /// go elsewhere). With fwcall's PSCI on, `CPU_OFF` already does this.
     pub fn reset(&self) -> Kicks {
         match &self.vm.sdei {
             Some(s) => s.reset_vcpu(self.index),
@@ -492,6 +620,12 @@ impl<M: GuestMemoryAccess> Vcpu<'_, M> {
     /// Stolen time accounted so far, in nanoseconds.
     pub fn stolen_ns(&self) -> u64 {
         self.vm.pvtime.stolen_ns(self.index)
+    }
+
+    /// This vCPU's power state (always `On` unless fwcall serves PSCI).
+    #[inline]
+    pub fn power_state(&self) -> PowerState {
+        self.vm.power_state(self.index)
     }
 }
 

@@ -109,10 +109,7 @@ impl Sdei {
             _ => return self.call_slow(v, call),
         };
         // One construction site, so the outcome is built in the caller's slot.
-        Outcome {
-            reply: reply(r),
-            kicks,
-        }
+        Outcome::new(reply(r), kicks)
     }
 
     #[inline(never)]
@@ -147,10 +144,7 @@ impl Sdei {
             _ => return Outcome::not_supported(),
         };
         self.run_hooks(&log);
-        Outcome {
-            reply: reply(r),
-            kicks,
-        }
+        Outcome::new(reply(r), kicks)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -535,7 +529,7 @@ impl Sdei {
     /// unregister-pending and makes the answer DENIED, the others are
     /// unregistered all the same, as `PRIVATE_RESET` does); if none was
     /// running, releases every bound slot (first failure returned).
-    fn shared_reset_locked(&self, t: &mut SharedTable, log: &mut HookLog, kicks: &mut Kicks) -> R {
+    pub(crate) fn shared_reset_locked(&self, t: &mut SharedTable, log: &mut HookLog, kicks: &mut Kicks) -> R {
         let mut denied = false;
         for i in 0..t.events.len() {
             if t.events.get(i).map(|e| e.state) == Some(HandlerState::UNREGISTERED) {

@@ -263,9 +263,6 @@ impl Sdei {
                 }),
             },
         };
-        Outcome {
-            reply: Reply::Restore(ctx),
-            kicks,
-        }
+        Outcome::new(Reply::Restore(ctx), kicks)
     }
 }

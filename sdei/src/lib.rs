@@ -66,6 +66,7 @@ mod routing;
 mod server;
 pub mod snapshot;
 pub mod state_machine;
+mod system_reset;
 mod vmm;
 
 pub use calls::{SDEI_SMC64_BASE, SDEI_SMC64_LAST, info};

@@ -4,7 +4,7 @@
 //! [`Outcome`]: it writes exactly the registers the [`Reply`] names and kicks
 //! the vCPUs in [`Kicks`]. Nothing is written behind its back.
 
-use crate::{Convention, FunctionId};
+use crate::{Convention, FunctionId, PowerAction};
 
 /// Number of general-purpose registers a call may use: `X0..X17`.
 pub const CALL_REGS: usize = 18;
@@ -280,16 +280,27 @@ pub struct Outcome {
     /// Which vCPUs to kick (possibly including the caller: it needs no kick,
     /// as it asks for a delivery before resuming anyway).
     pub kicks: Kicks,
+    /// A power or system action for the VMM to apply after the reply
+    /// (PSCI): power a vCPU on or off, end or reset the VM. `None` for
+    /// every other call.
+    pub power: Option<PowerAction>,
 }
 
 impl Outcome {
+    /// An outcome that writes `reply` and kicks `kicks`, with no power action.
+    #[inline(always)]
+    pub const fn new(reply: Reply, kicks: Kicks) -> Self {
+        Outcome {
+            reply,
+            kicks,
+            power: None,
+        }
+    }
+
     /// An outcome that writes `reply` and kicks nobody.
     #[inline(always)]
     pub const fn reply(reply: Reply) -> Self {
-        Outcome {
-            reply,
-            kicks: Kicks::none(),
-        }
+        Self::new(reply, Kicks::none())
     }
 
     /// `NOT_SUPPORTED` in `X0`, nothing else.

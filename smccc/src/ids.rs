@@ -80,6 +80,96 @@ pub const SDEI_RANGE_START: FunctionId = SDEI_VERSION;
 /// Number of IDs in the SDEI range.
 pub const SDEI_RANGE_LEN: u32 = 0x20;
 
+/// First function number of PSCI in OEN 4 (`0x00`; PSCI owns `0x00..=0x1F`).
+pub const PSCI_FIRST_NUMBER: u16 = 0x00;
+/// Last function number of PSCI in OEN 4.
+pub const PSCI_LAST_NUMBER: u16 = 0x1F;
+/// `PSCI_VERSION` (PSCI, DEN0022; SMC32 only).
+pub const PSCI_VERSION: FunctionId = FunctionId(0x8400_0000);
+/// `CPU_SUSPEND` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_CPU_SUSPEND: FunctionId = FunctionId(0x8400_0001);
+/// `CPU_SUSPEND`, SMC64 form.
+pub const PSCI_CPU_SUSPEND_64: FunctionId = FunctionId(0xC400_0001);
+/// `CPU_OFF` (PSCI, DEN0022; SMC32 only).
+pub const PSCI_CPU_OFF: FunctionId = FunctionId(0x8400_0002);
+/// `CPU_ON` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_CPU_ON: FunctionId = FunctionId(0x8400_0003);
+/// `CPU_ON`, SMC64 form.
+pub const PSCI_CPU_ON_64: FunctionId = FunctionId(0xC400_0003);
+/// `AFFINITY_INFO` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_AFFINITY_INFO: FunctionId = FunctionId(0x8400_0004);
+/// `AFFINITY_INFO`, SMC64 form.
+pub const PSCI_AFFINITY_INFO_64: FunctionId = FunctionId(0xC400_0004);
+/// `MIGRATE` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_MIGRATE: FunctionId = FunctionId(0x8400_0005);
+/// `MIGRATE`, SMC64 form.
+pub const PSCI_MIGRATE_64: FunctionId = FunctionId(0xC400_0005);
+/// `MIGRATE_INFO_TYPE` (PSCI, DEN0022; SMC32 only).
+pub const PSCI_MIGRATE_INFO_TYPE: FunctionId = FunctionId(0x8400_0006);
+/// `MIGRATE_INFO_UP_CPU` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_MIGRATE_INFO_UP_CPU: FunctionId = FunctionId(0x8400_0007);
+/// `MIGRATE_INFO_UP_CPU`, SMC64 form.
+pub const PSCI_MIGRATE_INFO_UP_CPU_64: FunctionId = FunctionId(0xC400_0007);
+/// `SYSTEM_OFF` (PSCI, DEN0022; SMC32 only).
+pub const PSCI_SYSTEM_OFF: FunctionId = FunctionId(0x8400_0008);
+/// `SYSTEM_RESET` (PSCI, DEN0022; SMC32 only).
+pub const PSCI_SYSTEM_RESET: FunctionId = FunctionId(0x8400_0009);
+/// `PSCI_FEATURES` (PSCI, DEN0022; SMC32 only).
+pub const PSCI_FEATURES: FunctionId = FunctionId(0x8400_000A);
+/// `CPU_FREEZE` (PSCI, DEN0022; SMC32 only).
+pub const PSCI_CPU_FREEZE: FunctionId = FunctionId(0x8400_000B);
+/// `CPU_DEFAULT_SUSPEND` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_CPU_DEFAULT_SUSPEND: FunctionId = FunctionId(0x8400_000C);
+/// `CPU_DEFAULT_SUSPEND`, SMC64 form.
+pub const PSCI_CPU_DEFAULT_SUSPEND_64: FunctionId = FunctionId(0xC400_000C);
+/// `NODE_HW_STATE` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_NODE_HW_STATE: FunctionId = FunctionId(0x8400_000D);
+/// `NODE_HW_STATE`, SMC64 form.
+pub const PSCI_NODE_HW_STATE_64: FunctionId = FunctionId(0xC400_000D);
+/// `SYSTEM_SUSPEND` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_SYSTEM_SUSPEND: FunctionId = FunctionId(0x8400_000E);
+/// `SYSTEM_SUSPEND`, SMC64 form.
+pub const PSCI_SYSTEM_SUSPEND_64: FunctionId = FunctionId(0xC400_000E);
+/// `PSCI_SET_SUSPEND_MODE` (PSCI, DEN0022; SMC32 only).
+pub const PSCI_SET_SUSPEND_MODE: FunctionId = FunctionId(0x8400_000F);
+/// `PSCI_STAT_RESIDENCY` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_STAT_RESIDENCY: FunctionId = FunctionId(0x8400_0010);
+/// `PSCI_STAT_RESIDENCY`, SMC64 form.
+pub const PSCI_STAT_RESIDENCY_64: FunctionId = FunctionId(0xC400_0010);
+/// `PSCI_STAT_COUNT` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_STAT_COUNT: FunctionId = FunctionId(0x8400_0011);
+/// `PSCI_STAT_COUNT`, SMC64 form.
+pub const PSCI_STAT_COUNT_64: FunctionId = FunctionId(0xC400_0011);
+/// `SYSTEM_RESET2` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_SYSTEM_RESET2: FunctionId = FunctionId(0x8400_0012);
+/// `SYSTEM_RESET2`, SMC64 form.
+pub const PSCI_SYSTEM_RESET2_64: FunctionId = FunctionId(0xC400_0012);
+/// `MEM_PROTECT` (PSCI, DEN0022; SMC32 only).
+pub const PSCI_MEM_PROTECT: FunctionId = FunctionId(0x8400_0013);
+/// `MEM_PROTECT_CHECK_RANGE` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_MEM_PROTECT_CHECK_RANGE: FunctionId = FunctionId(0x8400_0014);
+/// `MEM_PROTECT_CHECK_RANGE`, SMC64 form.
+pub const PSCI_MEM_PROTECT_CHECK_RANGE_64: FunctionId = FunctionId(0xC400_0014);
+/// `SYSTEM_OFF2` (PSCI, DEN0022), SMC32 form.
+pub const PSCI_SYSTEM_OFF2: FunctionId = FunctionId(0x8400_0015);
+/// `SYSTEM_OFF2`, SMC64 form.
+pub const PSCI_SYSTEM_OFF2_64: FunctionId = FunctionId(0xC400_0015);
+
+/// First function number of TRNG in OEN 4 (`0x50`; DEN0098 uses `0x50..=0x53`).
+pub const TRNG_FIRST_NUMBER: u16 = 0x50;
+/// Last function number TRNG 1.0 uses.
+pub const TRNG_LAST_NUMBER: u16 = 0x53;
+/// `TRNG_VERSION` (DEN0098).
+pub const TRNG_VERSION: FunctionId = FunctionId(0x8400_0050);
+/// `TRNG_FEATURES`.
+pub const TRNG_FEATURES: FunctionId = FunctionId(0x8400_0051);
+/// `TRNG_GET_UUID`.
+pub const TRNG_GET_UUID: FunctionId = FunctionId(0x8400_0052);
+/// `TRNG_RND32` (entropy in `W1..W3`).
+pub const TRNG_RND32: FunctionId = FunctionId(0x8400_0053);
+/// `TRNG_RND64` (entropy in `X1..X3`).
+pub const TRNG_RND64: FunctionId = FunctionId(0xC400_0053);
+
 /// `PV_TIME_FEATURES` (DEN0057A).
 pub const PV_TIME_FEATURES: FunctionId = FunctionId(0xC500_0020);
 /// `PV_TIME_ST` (DEN0057A).
@@ -87,7 +177,7 @@ pub const PV_TIME_ST: FunctionId = FunctionId(0xC500_0021);
 /// `PV_TIME_LPT` (the withdrawn live-physical-time call, 2020 revision).
 pub const PV_TIME_LPT: FunctionId = FunctionId(0xC500_0022);
 
-/// Every named ID with its name, in ascending order of ID.
+/// Every named ID with its name, grouped by owner and convention.
 pub const NAMES: &[(FunctionId, &str)] = &[
     (SMCCC_VERSION, "SMCCC_VERSION"),
     (SMCCC_ARCH_FEATURES, "SMCCC_ARCH_FEATURES"),
@@ -99,6 +189,32 @@ pub const NAMES: &[(FunctionId, &str)] = &[
     (call_count(0), "SMCCC_ARCH_CALL_COUNT"),
     (call_uid(0), "SMCCC_ARCH_CALL_UID"),
     (revision(0), "SMCCC_ARCH_REVISION"),
+    (PSCI_VERSION, "PSCI_VERSION"),
+    (PSCI_CPU_SUSPEND, "PSCI_CPU_SUSPEND"),
+    (PSCI_CPU_OFF, "PSCI_CPU_OFF"),
+    (PSCI_CPU_ON, "PSCI_CPU_ON"),
+    (PSCI_AFFINITY_INFO, "PSCI_AFFINITY_INFO"),
+    (PSCI_MIGRATE, "PSCI_MIGRATE"),
+    (PSCI_MIGRATE_INFO_TYPE, "PSCI_MIGRATE_INFO_TYPE"),
+    (PSCI_MIGRATE_INFO_UP_CPU, "PSCI_MIGRATE_INFO_UP_CPU"),
+    (PSCI_SYSTEM_OFF, "PSCI_SYSTEM_OFF"),
+    (PSCI_SYSTEM_RESET, "PSCI_SYSTEM_RESET"),
+    (PSCI_FEATURES, "PSCI_FEATURES"),
+    (PSCI_CPU_FREEZE, "PSCI_CPU_FREEZE"),
+    (PSCI_CPU_DEFAULT_SUSPEND, "PSCI_CPU_DEFAULT_SUSPEND"),
+    (PSCI_NODE_HW_STATE, "PSCI_NODE_HW_STATE"),
+    (PSCI_SYSTEM_SUSPEND, "PSCI_SYSTEM_SUSPEND"),
+    (PSCI_SET_SUSPEND_MODE, "PSCI_SET_SUSPEND_MODE"),
+    (PSCI_STAT_RESIDENCY, "PSCI_STAT_RESIDENCY"),
+    (PSCI_STAT_COUNT, "PSCI_STAT_COUNT"),
+    (PSCI_SYSTEM_RESET2, "PSCI_SYSTEM_RESET2"),
+    (PSCI_MEM_PROTECT, "PSCI_MEM_PROTECT"),
+    (PSCI_MEM_PROTECT_CHECK_RANGE, "PSCI_MEM_PROTECT_CHECK_RANGE"),
+    (PSCI_SYSTEM_OFF2, "PSCI_SYSTEM_OFF2"),
+    (TRNG_VERSION, "TRNG_VERSION"),
+    (TRNG_FEATURES, "TRNG_FEATURES"),
+    (TRNG_GET_UUID, "TRNG_GET_UUID"),
+    (TRNG_RND32, "TRNG_RND32"),
     (call_count(5), "STD_HYP_CALL_COUNT"),
     (call_uid(5), "STD_HYP_CALL_UID"),
     (revision(5), "STD_HYP_REVISION"),
@@ -108,6 +224,22 @@ pub const NAMES: &[(FunctionId, &str)] = &[
         SMCCC_ARCH_FEATURE_AVAILABILITY,
         "SMCCC_ARCH_FEATURE_AVAILABILITY",
     ),
+    (PSCI_CPU_SUSPEND_64, "PSCI_CPU_SUSPEND_64"),
+    (PSCI_CPU_ON_64, "PSCI_CPU_ON_64"),
+    (PSCI_AFFINITY_INFO_64, "PSCI_AFFINITY_INFO_64"),
+    (PSCI_MIGRATE_64, "PSCI_MIGRATE_64"),
+    (PSCI_MIGRATE_INFO_UP_CPU_64, "PSCI_MIGRATE_INFO_UP_CPU_64"),
+    (PSCI_CPU_DEFAULT_SUSPEND_64, "PSCI_CPU_DEFAULT_SUSPEND_64"),
+    (PSCI_NODE_HW_STATE_64, "PSCI_NODE_HW_STATE_64"),
+    (PSCI_SYSTEM_SUSPEND_64, "PSCI_SYSTEM_SUSPEND_64"),
+    (PSCI_STAT_RESIDENCY_64, "PSCI_STAT_RESIDENCY_64"),
+    (PSCI_STAT_COUNT_64, "PSCI_STAT_COUNT_64"),
+    (PSCI_SYSTEM_RESET2_64, "PSCI_SYSTEM_RESET2_64"),
+    (
+        PSCI_MEM_PROTECT_CHECK_RANGE_64,
+        "PSCI_MEM_PROTECT_CHECK_RANGE_64",
+    ),
+    (PSCI_SYSTEM_OFF2_64, "PSCI_SYSTEM_OFF2_64"),
     (SDEI_VERSION, "SDEI_VERSION"),
     (SDEI_EVENT_REGISTER, "SDEI_EVENT_REGISTER"),
     (SDEI_EVENT_ENABLE, "SDEI_EVENT_ENABLE"),
@@ -130,6 +262,7 @@ pub const NAMES: &[(FunctionId, &str)] = &[
     (SDEI_FEATURES, "SDEI_FEATURES"),
     (SDEI_PRIVATE_RESET, "SDEI_PRIVATE_RESET"),
     (SDEI_SHARED_RESET, "SDEI_SHARED_RESET"),
+    (TRNG_RND64, "TRNG_RND64"),
     (PV_TIME_FEATURES, "PV_TIME_FEATURES"),
     (PV_TIME_ST, "PV_TIME_ST"),
     (PV_TIME_LPT, "PV_TIME_LPT"),
@@ -160,6 +293,29 @@ mod tests {
                 assert_ne!(id, other, "{n} and {m} share an ID");
             }
         }
+    }
+
+    #[test]
+    fn psci_and_trng_ids_are_standard_secure_fast_calls() {
+        for (id, n) in NAMES
+            .iter()
+            .filter(|(_, n)| n.starts_with("PSCI_") || n.starts_with("TRNG_"))
+        {
+            assert_eq!(id.owner(), crate::Owner::StandardSecure, "{n}");
+            assert_eq!(id.call_type(), crate::CallType::Fast, "{n}");
+            let smc64 = n.ends_with("_64") || *n == "TRNG_RND64";
+            assert_eq!(id.convention() == crate::Convention::Smc64, smc64, "{n}");
+            if n.starts_with("PSCI_") {
+                assert!(id.number() <= PSCI_LAST_NUMBER, "{n}");
+            } else {
+                assert!(
+                    (TRNG_FIRST_NUMBER..=TRNG_LAST_NUMBER).contains(&id.number()),
+                    "{n}"
+                );
+            }
+        }
+        assert_eq!(PSCI_CPU_ON_64.alias(), PSCI_CPU_ON);
+        assert_eq!(TRNG_RND64.alias(), TRNG_RND32);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //!   OEN table as [`Owner`]), the function number and the SVE hint.
 //! * [`Call`], [`Reply`], [`Outcome`] and [`Kicks`] are the calling
 //!   convention as a value: the VMM reads registers into a `Call` and applies
-//!   the `Outcome`.
+//!   the `Outcome`, including any [`PowerAction`] (PSCI power changes).
 //! * [`ReturnCode`] is the SMCCC error set with lossless conversions.
 //! * [`ArchService`] serves `SMCCC_VERSION`, `SMCCC_ARCH_FEATURES`,
 //!   `SMCCC_ARCH_SOC_ID` and `SMCCC_ARCH_WORKAROUND_1/2/3`.
@@ -36,6 +36,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod action;
 pub mod arch;
 pub mod budget;
 pub mod call;
@@ -47,6 +48,7 @@ pub mod sync;
 pub mod uid;
 pub mod version;
 
+pub use action::{CpuStart, PowerAction, ResetKind};
 pub use arch::{ArchService, SocId, Workaround2Level, WorkaroundLevel, Workarounds};
 pub use call::{CALL_REGS, Call, Conduit, Context, El1Regs, Kicks, Outcome, Reply, VcpuIndex};
 pub use error::ReturnCode;

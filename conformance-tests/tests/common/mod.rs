@@ -110,10 +110,7 @@ impl Target for Mock {
             QUEUE => {
                 let target = x[2] as u32;
                 self.slot(VcpuIndex(target))?.push(x[1] as u32);
-                Outcome {
-                    reply: Reply::x0(0),
-                    kicks: kick(target),
-                }
+                Outcome::new(Reply::x0(0), kick(target))
             }
             RESTORE => {
                 let mut regs = [0; CALL_REGS];
@@ -135,10 +132,7 @@ impl Target for Mock {
                 regs: [0; CALL_REGS],
                 count: 0,
             }),
-            KICK => Outcome {
-                reply: Reply::x0(0),
-                kicks: kick(x[1] as u32),
-            },
+            KICK => Outcome::new(Reply::x0(0), kick(x[1] as u32)),
             SMC32_WIDE => Outcome::reply(Reply::x0(0xffff_ffff_0000_0005)),
             BROKEN => return Err(TargetError(format!("{vcpu} broke"))),
             _ => Outcome::not_supported(),

@@ -11,9 +11,11 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use fwcall_psci::{PowerState, PsciConfig, PsciVersion};
 use fwcall_pvtime::{Gpa, LptConfig, PvTimeState};
-use fwcall_sdei::{CpuFeatures, EventKind, Priority, SdeiConfig, SdeiVersion};
-use fwcall_smccc::{SmcccVersion, SocId};
+use fwcall_sdei::{CpuFeatures, EventKind, Priority, SdeiConfig, SdeiState, SdeiVersion};
+use fwcall_smccc::{SmcccVersion, SocId, Uid};
+use fwcall_trng::TrngConfig;
 
 use super::records::GuestAbi;
 use crate::config::VmConfig;
@@ -68,6 +70,23 @@ pub enum CompatError {
         /// The destination's highest.
         destination: SdeiVersion,
     },
+    /// The destination does not serve PSCI.
+    #[error("snapshot exposes PSCI {snapshot}, destination does not serve PSCI")]
+    PsciMissing {
+        /// The version the guest saw.
+        snapshot: PsciVersion,
+    },
+    /// The destination's PSCI version is older.
+    #[error("snapshot exposes PSCI {snapshot}, destination serves PSCI up to {destination}")]
+    PsciVersion {
+        /// The version the guest saw.
+        snapshot: PsciVersion,
+        /// The destination's highest.
+        destination: PsciVersion,
+    },
+    /// The destination does not serve TRNG.
+    #[error("snapshot exposes TRNG 1.0, destination does not serve TRNG")]
+    TrngMissing,
     /// A platform event the destination does not declare.
     #[error(
         "event {event:#x} ({kind}, {priority}) is declared in the snapshot but not at the destination; declare it there too"
@@ -256,6 +275,8 @@ pub(crate) const fn priority_name(p: Priority) -> &'static str {
 pub(crate) fn feature_name(r: FeatureRegister, bit: u32) -> &'static str {
     match (r, bit) {
         (FeatureRegister::Std, 0) => "SDEI",
+        (FeatureRegister::Std, 1) => "PSCI",
+        (FeatureRegister::Std, 2) => "TRNG",
         (FeatureRegister::StdHyp, 0) => "PV_TIME",
         (FeatureRegister::StdHyp, 1) => "LPT",
         (FeatureRegister::VendorHyp, _) => "VMM service",
@@ -269,6 +290,12 @@ pub(crate) fn servable(config: &VmConfig) -> FirmwareFeatures {
     let mut f = FirmwareFeatures::default();
     if config.sdei.is_some() {
         f.std |= StdFeatures::SDEI;
+    }
+    if config.psci.is_some() {
+        f.std |= StdFeatures::PSCI;
+    }
+    if config.trng.is_some() {
+        f.std |= StdFeatures::TRNG;
     }
     if config.pvtime.enabled {
         f.std_hyp |= StdHypFeatures::PV_TIME;
@@ -398,6 +425,28 @@ pub(crate) fn effective_config(
         }
     };
 
+    let psci = match (abi.psci, &dest.psci) {
+        (None, _) => None,
+        (Some(snapshot), None) => return Err(CompatError::PsciMissing { snapshot }),
+        (Some(snapshot), Some(d)) if snapshot > d.version => {
+            return Err(CompatError::PsciVersion {
+                snapshot,
+                destination: d.version,
+            });
+        }
+        // The guest's version; which vCPUs boot is the destination VMM's
+        // reset policy.
+        (Some(snapshot), Some(d)) => Some(PsciConfig {
+            version: snapshot,
+            boot: d.boot.clone(),
+        }),
+    };
+    let trng = match (&abi.trng, &dest.trng) {
+        (None, _) => None,
+        (Some(_), None) => return Err(CompatError::TrngMissing),
+        (Some(t), Some(_)) => Some(TrngConfig { uuid: Uid(t.uuid) }),
+    };
+
     if pv.enabled && !dest.pvtime.enabled {
         return Err(CompatError::PvTimeOff);
     }
@@ -463,7 +512,29 @@ pub(crate) fn effective_config(
         reserved: dest.reserved.clone(),
         soc_id: abi.soc_id,
         workarounds: abi.workarounds,
+        psci,
+        trng,
     })
+}
+
+/// Every vCPU that is off must hold the SDEI boot state: `CPU_OFF` resets
+/// it and nothing can change it until the next `CPU_ON`.
+pub(crate) fn check_off_vcpus(
+    power: &[PowerState],
+    sdei: Option<&SdeiState>,
+) -> Result<(), super::RestoreError> {
+    let Some(s) = sdei else { return Ok(()) };
+    for (vcpu, (p, v)) in power.iter().zip(&s.vcpus).enumerate() {
+        let clean = v.masked
+            && v.stack.is_empty()
+            && v.private
+                .iter()
+                .all(|e| e.status == 0 && !e.pending && e.entry == 0 && e.arg == 0);
+        if *p == PowerState::Off && !clean {
+            return Err(super::RestoreError::OffVcpuSdeiState { vcpu });
+        }
+    }
+    Ok(())
 }
 
 /// A configuration serving exactly `abi` and `pv`, with reserved regions
@@ -515,5 +586,10 @@ pub(crate) fn own_config(abi: &GuestAbi, pv: &PvTimeState) -> VmConfig {
         reserved,
         soc_id: abi.soc_id,
         workarounds: abi.workarounds,
+        psci: abi.psci.map(|v| PsciConfig {
+            version: v,
+            boot: alloc::vec![fwcall_smccc::VcpuIndex(0)],
+        }),
+        trng: abi.trng.map(|t| TrngConfig { uuid: Uid(t.uuid) }),
     }
 }

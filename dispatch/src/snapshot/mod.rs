@@ -56,6 +56,16 @@
 //!   native frequency and sequence of the last publication; then per vCPU
 //!   (`u32` count) stolen nanoseconds and whether the guest enabled its
 //!   record.
+//! * `PSCI` (required, present exactly when the VM serves PSCI): the
+//!   `PSCI_VERSION` word, 4 zero bytes, then per vCPU (`u32` count) one
+//!   byte, 0 off or 1 on.
+//! * `TRNG` (required, present exactly when the VM serves TRNG): the
+//!   `TRNG_VERSION` word (1.0), 4 zero bytes and the 16-byte UUID.
+//!
+//! `PSCI` and `TRNG` were added without a format version bump: a blob
+//! without them reads as before, and an fwcall that predates them refuses
+//! a blob with them as an unknown required section (it could not serve
+//! that guest).
 //!
 //! Counts are `u32` and checked against the bytes left before anything is
 //! allocated, so the format has no limit of its own and the size grows
@@ -71,6 +81,7 @@ mod summary;
 
 use alloc::vec::Vec;
 
+use fwcall_psci::{Psci, PsciConfigError};
 use fwcall_pvtime::{GuestMemoryAccess, PvTime, PvTimeStateError};
 use fwcall_sdei::{Sdei, SdeiStateError};
 
@@ -80,7 +91,9 @@ use crate::vm::Vm;
 
 pub use compat::{CompatError, FeatureList, Placement, SocIdShown};
 pub use format::{FORMAT_VERSION, Tag};
-pub use records::{GuestAbi, SdeiAbi, SnapshotContents, TAG_ABI, TAG_PVTIME, TAG_SDEI};
+pub use records::{
+    GuestAbi, SdeiAbi, SnapshotContents, TAG_ABI, TAG_PSCI, TAG_PVTIME, TAG_SDEI, TAG_TRNG, TrngAbi,
+};
 pub use summary::Summary;
 
 /// Why a snapshot could not be taken.
@@ -191,6 +204,11 @@ pub enum FormatError {
     /// An SDEI section without SDEI in the ABI, or the reverse.
     #[error("snapshot malformed: the SDEI section and the ABI disagree on whether SDEI is served")]
     SdeiPresence,
+    /// A PSCI version without power states, or the reverse.
+    #[error(
+        "snapshot malformed: the PSCI version and the power states disagree on whether PSCI is served"
+    )]
+    PsciPresence,
 }
 
 /// Why a restore was refused. The destination VM is never half-built: a
@@ -216,12 +234,23 @@ pub enum RestoreError {
     /// The PV-time state is impossible.
     #[error("the snapshot's PV-time state is invalid: {0}")]
     PvTime(#[from] PvTimeStateError),
+    /// The PSCI state is impossible.
+    #[error("the snapshot's PSCI state is invalid: {0}")]
+    Psci(#[from] PsciConfigError),
+    /// A vCPU that is off holds SDEI state (only a vCPU that is on can have any).
+    #[error(
+        "the snapshot's vCPU {vcpu} is powered off but its SDEI state is not the boot state (masked, nothing registered, no handler running)"
+    )]
+    OffVcpuSdeiState {
+        /// The vCPU.
+        vcpu: usize,
+    },
 }
 
 /// Splits a blob into its sections and decodes them (the encoding only).
 fn decode(blob: &[u8]) -> Result<(u32, SnapshotContents, Vec<Tag>), FormatError> {
     let (version, sections) = format::parse(blob)?;
-    let (mut abi, mut sdei, mut pv) = (None, None, None);
+    let (mut abi, mut sdei, mut pv, mut psci, mut trng) = (None, None, None, None, None);
     let mut skipped = Vec::new();
     for s in &sections {
         let tag = Tag(s.tag);
@@ -229,16 +258,29 @@ fn decode(blob: &[u8]) -> Result<(u32, SnapshotContents, Vec<Tag>), FormatError>
             TAG_ABI => abi = Some(records::read_abi(s.payload)?),
             TAG_SDEI => sdei = Some(records::read_sdei(s.payload)?),
             TAG_PVTIME => pv = Some(records::read_pvtime(s.payload)?),
+            TAG_PSCI => psci = Some(records::read_psci(s.payload)?),
+            TAG_TRNG => trng = Some(records::read_trng(s.payload)?),
             _ if s.required => return Err(FormatError::UnknownRequiredSection { tag }),
             _ => skipped.push(tag),
         }
     }
-    let abi = abi.ok_or(FormatError::MissingSection { tag: TAG_ABI })?;
+    let mut abi = abi.ok_or(FormatError::MissingSection { tag: TAG_ABI })?;
     let pvtime = pv.ok_or(FormatError::MissingSection { tag: TAG_PVTIME })?;
     if abi.sdei.is_some() != sdei.is_some() {
         return Err(FormatError::SdeiPresence);
     }
-    Ok((version, SnapshotContents { abi, sdei, pvtime }, skipped))
+    let power = psci.map(|(v, power)| {
+        abi.psci = Some(v);
+        power
+    });
+    abi.trng = trng;
+    let contents = SnapshotContents {
+        abi,
+        sdei,
+        pvtime,
+        power,
+    };
+    Ok((version, contents, skipped))
 }
 
 /// Builds the services of `config` (which already serves exactly the
@@ -257,9 +299,23 @@ fn load<M: GuestMemoryAccess>(
     };
     let n = config.vcpu_count();
     let pvtime = PvTime::restore(&config.pvtime, n, &config.ram, &config.reserved, &c.pvtime)?;
+    let psci = match (&config.psci, &c.power) {
+        (Some(cfg), Some(power)) => {
+            compat::check_off_vcpus(power, c.sdei.as_ref())?;
+            Some(Psci::restore(
+                cfg,
+                &config.mpidrs,
+                config.smccc_version,
+                &crate::power::ram_pairs(&config),
+                power,
+            )?)
+        }
+        (None, None) => None,
+        _ => return Err(FormatError::PsciPresence.into()),
+    };
     let served = compat::servable(&config);
     compat::check_features(&c.abi.features, &served)?;
-    let mut vm = Vm::assemble(config, mem, sdei, pvtime);
+    let mut vm = Vm::assemble(config, mem, sdei, pvtime, psci);
     vm.features = FeatureState::restored(
         vm.features.supported(),
         c.abi.features,
@@ -347,11 +403,14 @@ impl<M: GuestMemoryAccess> Vm<M> {
                 shared_slots: s.shared_slots,
                 cpu_features: s.cpu_features,
             }),
+            psci: self.psci.as_ref().map(Psci::version),
+            trng: cfg.trng.map(|t| TrngAbi { uuid: t.uuid.0 }),
         };
         SnapshotContents {
             abi,
             sdei: self.sdei.as_ref().map(Sdei::state),
             pvtime: self.pvtime.state(),
+            power: self.psci.as_ref().map(Psci::power_states),
         }
     }
 

@@ -7,6 +7,7 @@
 
 use alloc::vec::Vec;
 
+use fwcall_psci::{PowerState, PsciVersion};
 use fwcall_pvtime::{Gpa, LptState, PvTimeState, VcpuPvState};
 use fwcall_sdei::{
     CpuFeatures, EventDecl, EventKind, Priority, PrivateEventState, Routing, SavedContextState,
@@ -27,6 +28,13 @@ pub const TAG_ABI: Tag = Tag::fourcc(b"ABI ");
 pub const TAG_SDEI: Tag = Tag::fourcc(b"SDEI");
 /// Section `PVTM`: the PV-time state (required).
 pub const TAG_PVTIME: Tag = Tag::fourcc(b"PVTM");
+/// Section `PSCI`: the PSCI version and every vCPU's power state
+/// (required; present exactly when the VM serves PSCI, so an fwcall
+/// without PSCI refuses the blob by name).
+pub const TAG_PSCI: Tag = Tag::fourcc(b"PSCI");
+/// Section `TRNG`: the TRNG version and UUID (required; present exactly
+/// when the VM serves TRNG).
+pub const TAG_TRNG: Tag = Tag::fourcc(b"TRNG");
 
 /// What the guest was promised: every value it can observe through a call,
 /// which a restore must reproduce exactly.
@@ -47,6 +55,18 @@ pub struct GuestAbi {
     pub workarounds: Workarounds,
     /// SDEI, if served.
     pub sdei: Option<SdeiAbi>,
+    /// The PSCI version, if fwcall serves PSCI.
+    pub psci: Option<PsciVersion>,
+    /// TRNG, if served.
+    pub trng: Option<TrngAbi>,
+}
+
+/// The guest-visible shape of TRNG.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TrngAbi {
+    /// The UUID `TRNG_GET_UUID` returns (RFC 4122 byte order).
+    pub uuid: [u8; 16],
 }
 
 /// The guest-visible shape of SDEI.
@@ -75,6 +95,8 @@ pub struct SnapshotContents {
     pub sdei: Option<SdeiState>,
     /// PV-time state (placement, LPT and per-vCPU stolen time).
     pub pvtime: PvTimeState,
+    /// Every vCPU's power state (exactly when `abi.psci` is `Some`).
+    pub power: Option<Vec<PowerState>>,
 }
 
 impl SnapshotContents {
@@ -203,6 +225,24 @@ struct PvRecord {
 
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
+struct PsciRecord {
+    version: U32,
+    _pad: U32,
+}
+
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct TrngRecord {
+    version: U32,
+    _pad: U32,
+    uuid: [u8; 16],
+}
+
+/// `TRNG_VERSION` 1.0, the only version there is.
+const TRNG_VERSION_1_0: u32 = 0x1_0000;
+
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
 struct VcpuPvRecord {
     stolen_ns: U64,
     guest_enabled: U32,
@@ -244,6 +284,9 @@ pub(crate) fn encode(c: &SnapshotContents, capacity: usize) -> Result<Vec<u8>, S
         }
     }
     count("PV-time vCPUs", c.pvtime.vcpus.len())?;
+    if let Some(p) = &c.power {
+        count("power states", p.len())?;
+    }
 
     let mut w = Writer::with_capacity(capacity);
     w.section(TAG_ABI.0, true, |b| write_abi(b, a));
@@ -251,6 +294,22 @@ pub(crate) fn encode(c: &SnapshotContents, capacity: usize) -> Result<Vec<u8>, S
         w.section(TAG_SDEI.0, true, |b| write_sdei(b, s));
     }
     w.section(TAG_PVTIME.0, true, |b| write_pvtime(b, &c.pvtime));
+    if let Some(v) = a.psci {
+        let power: &[PowerState] = c.power.as_deref().unwrap_or(&[]);
+        w.section(TAG_PSCI.0, true, |b| write_psci(b, v, power));
+    }
+    if let Some(t) = &a.trng {
+        w.section(TAG_TRNG.0, true, |b| {
+            put(
+                b,
+                &TrngRecord {
+                    version: U32::new(TRNG_VERSION_1_0),
+                    _pad: U32::new(0),
+                    uuid: t.uuid,
+                },
+            )
+        });
+    }
     Ok(w.finish())
 }
 
@@ -431,6 +490,24 @@ fn write_pvtime(b: &mut Vec<u8>, p: &PvTimeState) {
     }
 }
 
+fn write_psci(b: &mut Vec<u8>, v: PsciVersion, power: &[PowerState]) {
+    put(
+        b,
+        &PsciRecord {
+            version: U32::new(v.to_word()),
+            _pad: U32::new(0),
+        },
+    );
+    put_count(b, power.len() as u32);
+    for s in power {
+        // A CPU_ON in progress has finished in a paused VM: save it as on.
+        b.push(match s {
+            PowerState::Off => 0,
+            PowerState::On | PowerState::OnPending => 1,
+        });
+    }
+}
+
 // ---- reading ---------------------------------------------------------------
 
 fn bad(what: &'static str, value: u64) -> FormatError {
@@ -565,7 +642,42 @@ pub(crate) fn read_abi(payload: &[u8]) -> Result<GuestAbi, FormatError> {
         soc_id,
         workarounds,
         sdei,
+        psci: None,
+        trng: None,
     })
+}
+
+/// Decodes the `PSCI` section: the version and the power states.
+pub(crate) fn read_psci(payload: &[u8]) -> Result<(PsciVersion, Vec<PowerState>), FormatError> {
+    let mut r = Reader::new("PSCI section", payload);
+    let rec: PsciRecord = r.record()?;
+    let word = rec.version.get();
+    let version = PsciVersion::from_word(word).ok_or(bad("PSCI version", u64::from(word)))?;
+    zero("PSCI padding", u64::from(rec._pad.get()))?;
+    let n = r.count::<u8>()?;
+    let mut power = Vec::with_capacity(n);
+    for _ in 0..n {
+        power.push(match r.record::<u8>()? {
+            0 => PowerState::Off,
+            1 => PowerState::On,
+            v => return Err(bad("power state", u64::from(v))),
+        });
+    }
+    r.end()?;
+    Ok((version, power))
+}
+
+/// Decodes the `TRNG` section.
+pub(crate) fn read_trng(payload: &[u8]) -> Result<TrngAbi, FormatError> {
+    let mut r = Reader::new("TRNG section", payload);
+    let rec: TrngRecord = r.record()?;
+    let word = rec.version.get();
+    if word != TRNG_VERSION_1_0 {
+        return Err(bad("TRNG version", u64::from(word)));
+    }
+    zero("TRNG padding", u64::from(rec._pad.get()))?;
+    r.end()?;
+    Ok(TrngAbi { uuid: rec.uuid })
 }
 
 fn status(v: u8) -> Result<u8, FormatError> {

@@ -142,6 +142,21 @@ impl fmt::Display for Summary {
         if let Some(s) = &c.sdei {
             sdei_vm(f, s)?;
         }
+        match a.psci {
+            None => writeln!(f, "PSCI: off")?,
+            Some(v) => writeln!(f, "PSCI {v}")?,
+        }
+        match &a.trng {
+            None => writeln!(f, "TRNG: off")?,
+            Some(t) => {
+                let w = fwcall_smccc::Uid(t.uuid).words();
+                writeln!(
+                    f,
+                    "TRNG 1.0, UUID words {:#010x} {:#010x} {:#010x} {:#010x}",
+                    w[0], w[1], w[2], w[3]
+                )?;
+            }
+        }
         let pv = &c.pvtime;
         write!(f, "PV time: {}", if pv.enabled { "on" } else { "off" })?;
         match pv.stolen_time_base {
@@ -165,7 +180,15 @@ impl fmt::Display for Summary {
             )?;
         }
         for (i, m) in a.mpidrs.iter().enumerate() {
-            writeln!(f, "vcpu{i} (MPIDR {:#x}):", m.0)?;
+            match c.power.as_ref().and_then(|p| p.get(i)) {
+                Some(p) => writeln!(
+                    f,
+                    "vcpu{i} (MPIDR {:#x}): {}",
+                    m.0,
+                    if p.is_on() { "on" } else { "off" }
+                )?,
+                None => writeln!(f, "vcpu{i} (MPIDR {:#x}):", m.0)?,
+            }
             if let Some(v) = c.sdei.as_ref().and_then(|s| s.vcpus.get(i)) {
                 writeln!(
                     f,
