@@ -39,7 +39,8 @@
 //! are listed in the workspace's `DESIGN.md` (section PSCI).
 #![no_std]
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, clippy::doc_markdown)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, clippy::doc_markdown)]
 
 extern crate alloc;
 #[cfg(any(test, feature = "std"))]
@@ -60,3 +61,8 @@ pub use power::PowerState;
 pub use regs::{REGISTER_USE, register_use};
 pub use server::{AFFINITY_MASK, NoHook, POWER_STATE_SBZ, PowerHook, Psci, RESET_TYPE_VENDOR};
 pub use version::{ParsePsciVersionError, PsciVersion};
+
+// The crate's README.md, compiled as a doctest so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

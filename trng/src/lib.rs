@@ -28,7 +28,8 @@
 //! are listed in the workspace's `DESIGN.md` (section TRNG).
 #![no_std]
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, clippy::doc_markdown)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, clippy::doc_markdown)]
 
 extern crate alloc;
 #[cfg(any(test, feature = "std"))]
@@ -49,3 +50,8 @@ pub use server::{
 #[cfg(feature = "std")]
 pub use source::OsEntropy;
 pub use source::{DeterministicSource, EntropySource, NoEntropy, NoSource};
+
+// The crate's README.md, compiled as a doctest so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
