@@ -102,7 +102,9 @@ impl<M: GuestMemoryAccess> Vm<M> {
             )?),
             None => None,
         };
-        Ok(Self::assemble(config, mem, sdei, pvtime, psci))
+        let vm = Self::assemble(config, mem, sdei, pvtime, psci);
+        vm.follow_power();
+        Ok(vm)
     }
 
     pub(crate) fn assemble(
@@ -252,7 +254,12 @@ impl<M: GuestMemoryAccess> Vm<M> {
     /// Writes one feature word. Refused for bits the VM cannot serve, and
     /// for any change once the guest has made a call.
     pub fn set_features(&self, register: FeatureRegister, value: u64) -> Result<(), FeatureError> {
-        self.features.write(register, value)
+        self.features.write(register, value)?;
+        if register == FeatureRegister::Std {
+            // PSCI served or not decides who owns power, and so SDEI's gates.
+            self.follow_power();
+        }
+        Ok(())
     }
 
     /// The feature words in force.
@@ -601,7 +608,8 @@ impl<M: GuestMemoryAccess> Vcpu<'_, M> {
     /// go back to unregistered, any handler in progress is discarded, and
     /// it is masked again. Stolen time and power state are kept. Returns
     /// the vCPUs to kick (a shared event the reset vCPU was chosen for may
-    /// go elsewhere). With fwcall's PSCI on, `CPU_OFF` already does this.
+    /// go elsewhere). Call it when the hypervisor powers the vCPU on; with
+    /// fwcall's PSCI on, `CPU_ON` already does this.
     pub fn reset(&self) -> Kicks {
         match &self.vm.sdei {
             Some(s) => s.reset_vcpu(self.index),
