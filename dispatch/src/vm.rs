@@ -30,11 +30,11 @@ pub(crate) const QUERY_REVISION: u16 = 0xFF03;
 pub(crate) const SDEI_FIRST: u16 = 0x20;
 pub(crate) const SDEI_LAST: u16 = 0x3F;
 /// PSCI's function numbers within OEN 4.
-const PSCI_FIRST: u16 = ids::PSCI_FIRST_NUMBER;
-const PSCI_LAST: u16 = ids::PSCI_LAST_NUMBER;
+pub(crate) const PSCI_FIRST: u16 = ids::PSCI_FIRST_NUMBER;
+pub(crate) const PSCI_LAST: u16 = ids::PSCI_LAST_NUMBER;
 /// TRNG 1.0's function numbers within OEN 4.
-const TRNG_FIRST: u16 = ids::TRNG_FIRST_NUMBER;
-const TRNG_LAST: u16 = ids::TRNG_LAST_NUMBER;
+pub(crate) const TRNG_FIRST: u16 = ids::TRNG_FIRST_NUMBER;
+pub(crate) const TRNG_LAST: u16 = ids::TRNG_LAST_NUMBER;
 
 /// One VM's firmware-call server.
 ///
