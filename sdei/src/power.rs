@@ -18,7 +18,7 @@
 //!   case: Linux unregisters and masks before `CPU_OFF`) costs a few loads
 //!   and one read-modify-write, with no lock.
 
-use fwcall_smccc::sync::atomic::Ordering::SeqCst;
+use fwcall_smccc::sync::atomic::Ordering::{Acquire, Release, SeqCst};
 use fwcall_smccc::{Kicks, VcpuIndex};
 
 use crate::events::EventRef;
@@ -88,15 +88,20 @@ impl Sdei {
     /// assert_eq!(sdei.is_masked(v0), Some(true));
     /// assert_eq!(sdei.call(v0, &Call::new(ids::SDEI_EVENT_STATUS, &[0])).reply, Reply::x0(0));
     /// ```
+    #[inline]
     pub fn power_on(&self, vcpu: VcpuIndex) -> Kicks {
         let Some(slot) = self.vcpus.get(vcpu.get()) else {
             return Kicks::none();
         };
-        let mut kicks = if self.at_boot_state(slot) {
-            Kicks::none()
-        } else {
-            self.reset_vcpu(vcpu)
-        };
+        let gate = slot.gate.load(SeqCst);
+        if self.at_boot_state(slot, gate) {
+            // Masked stays set, so the vCPU does not become able here and
+            // no router needs to see this store first; nobody else writes
+            // an off vCPU's gate but `reset_vcpu`, which only sets the mask.
+            slot.gate.store(gate & !GATE_OFF, Release);
+            return Kicks::none();
+        }
+        let mut kicks = self.reset_vcpu(vcpu);
         let before = slot.gate.fetch_and(!GATE_OFF, SeqCst);
         if before & GATE_OFF != 0 && before & !GATE_OFF == 0 {
             // Every gate open: the path of `PE_UNMASK`. Not reached after
@@ -117,11 +122,12 @@ impl Sdei {
     /// idle, nothing pending, every private instance unregistered. Read
     /// without its lock: only a vCPU's own calls register its events, and
     /// it does not run while this is asked.
-    fn at_boot_state(&self, slot: &VcpuSlot) -> bool {
-        slot.gate.load(SeqCst) & GATE_MASKED != 0
+    #[inline]
+    fn at_boot_state(&self, slot: &VcpuSlot, gate: u8) -> bool {
+        gate & GATE_MASKED != 0
             && slot.busy.load(SeqCst) == BUSY_IDLE
             && slot.pending.load(SeqCst) == 0
-            && slot.status.iter().all(|s| s.load(SeqCst) == 0)
+            && slot.in_use.load(Acquire) == 0
     }
 
     /// After the last gate of `v` opened: what `PE_UNMASK` does.

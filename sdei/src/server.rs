@@ -232,6 +232,10 @@ pub(crate) struct VcpuSlot {
     /// `EVENT_STATUS` bits of each private event (written under the vCPU
     /// lock with the state; `EVENT_STATUS` reads them without it).
     pub status: Box<[AtomicU8]>,
+    /// Mirror of `VcpuState::in_use()` (written under the vCPU lock when
+    /// it changes): `CPU_ON` reads it to skip the reset of a vCPU that has
+    /// nothing to reset.
+    pub in_use: AtomicU64,
 }
 
 impl fmt::Debug for VcpuSlot {
@@ -254,6 +258,7 @@ impl VcpuSlot {
             hint: AtomicBool::new(false),
             shared_for_me: AtomicU64::new(0),
             status: (0..n_private).map(|_| AtomicU8::new(0)).collect(),
+            in_use: AtomicU64::new(0),
         }
     }
 
@@ -547,6 +552,9 @@ impl Sdei {
             publish_status(m, s);
         }
         let now = (st.in_use() >> i) & 1 != 0;
+        if was != now {
+            self.slot(v).in_use.store(st.in_use(), Release);
+        }
         if let Some(c) = self.private_in_use.get(i)
             && was != now
         {
