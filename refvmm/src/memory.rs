@@ -2,7 +2,13 @@
 //! own memslot, and the loaders that place the kernel, initrd and device
 //! tree.
 
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use std::fs::File;
+use std::path::Path;
+
+use vm_memory::mmap::MmapRegionBuilder;
+use vm_memory::{
+    Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestRegionMmap,
+};
 
 use crate::layout::{DTB_MAX, PVTIME_BASE, PVTIME_SIZE, RAM_BASE, dtb_addr};
 
@@ -32,6 +38,11 @@ pub enum MemoryError {
         /// RAM size.
         ram_mib: u64,
     },
+}
+
+fn anonymous(base: u64, size: u64) -> Result<GuestMemoryMmap, MemoryError> {
+    GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(base), size as usize)])
+        .map_err(|e| MemoryError::Map(format!("{e:?}")))
 }
 
 /// One KVM memslot to register.
@@ -72,13 +83,33 @@ pub struct BootLayout {
 impl GuestMem {
     /// Maps `ram_size` bytes of RAM and the PV-time region.
     pub fn new(ram_size: u64) -> Result<Self, MemoryError> {
-        let map = |base: u64, size: u64| {
-            GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(base), size as usize)])
-                .map_err(|e| MemoryError::Map(format!("{e:?}")))
-        };
         Ok(GuestMem {
-            ram: map(RAM_BASE, ram_size)?,
-            pvtime: map(PVTIME_BASE, PVTIME_SIZE)?,
+            ram: anonymous(RAM_BASE, ram_size)?,
+            pvtime: anonymous(PVTIME_BASE, PVTIME_SIZE)?,
+            ram_size,
+        })
+    }
+
+    /// RAM mapped from a saved image: a private, copy-on-write mapping of
+    /// `path`, so the guest's writes never reach the file and a second
+    /// process can restore the same image. Pages are read in lazily, on
+    /// the guest's first touch. The PV-time region is fresh.
+    pub fn from_image(path: &Path, ram_size: u64) -> Result<Self, MemoryError> {
+        let map_err = |e: String| MemoryError::Map(format!("{}: {e}", path.display()));
+        let file = File::open(path).map_err(|e| map_err(e.to_string()))?;
+        let region = MmapRegionBuilder::new(ram_size as usize)
+            .with_file_offset(FileOffset::new(file, 0))
+            .with_mmap_prot(libc::PROT_READ | libc::PROT_WRITE)
+            .with_mmap_flags(libc::MAP_PRIVATE | libc::MAP_NORESERVE)
+            .build()
+            .map_err(|e| map_err(format!("{e:?}")))?;
+        let region = GuestRegionMmap::new(region, GuestAddress(RAM_BASE))
+            .ok_or_else(|| map_err("RAM does not fit the guest address space".into()))?;
+        let ram =
+            GuestMemoryMmap::from_regions(vec![region]).map_err(|e| map_err(format!("{e:?}")))?;
+        Ok(GuestMem {
+            ram,
+            pvtime: anonymous(PVTIME_BASE, PVTIME_SIZE)?,
             ram_size,
         })
     }
@@ -220,6 +251,31 @@ mod tests {
             m.load(&image(0, 4096), Some(&vec![0; 3 << 20])),
             Err(MemoryError::TooBig { .. })
         ));
+    }
+
+    #[test]
+    fn ram_from_an_image_is_private_to_the_process() {
+        let path = std::env::temp_dir().join(format!("refvmm-ram-{}.img", std::process::id()));
+        let mut bytes = vec![0u8; 1 << 20];
+        bytes[4096] = 0x5a;
+        std::fs::write(&path, &bytes).unwrap();
+        let m = GuestMem::from_image(&path, 1 << 20).unwrap();
+        let mut b = [0u8; 1];
+        m.ram
+            .read_slice(&mut b, GuestAddress(RAM_BASE + 4096))
+            .unwrap();
+        assert_eq!(b, [0x5a]);
+        m.ram
+            .write_slice(&[7], GuestAddress(RAM_BASE + 4096))
+            .unwrap();
+        m.ram
+            .read_slice(&mut b, GuestAddress(RAM_BASE + 4096))
+            .unwrap();
+        assert_eq!(b, [7]);
+        // The file keeps what was saved.
+        assert_eq!(std::fs::read(&path).unwrap()[4096], 0x5a);
+        assert!(m.pvtime.get_host_address(GuestAddress(PVTIME_BASE)).is_ok());
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

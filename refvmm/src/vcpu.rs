@@ -48,9 +48,10 @@ enum Exit {
     System(u32),
 }
 
-/// Runs vCPU `index` until the VM stops.
-pub fn run(m: &Machine, index: VcpuIndex, mut fd: VcpuFd) -> Result<End, VmmError> {
-    kick::arm(&mut fd);
+/// Runs vCPU `index` until the VM stops. The caller keeps `fd`: a whole-VM
+/// save reads it after every vCPU thread stopped.
+pub fn run(m: &Machine, index: VcpuIndex, fd: &mut VcpuFd) -> Result<End, VmmError> {
+    kick::arm(fd);
     let mut steal = RunDelayTracker::new();
     let result = loop {
         // Each round uses the fwcall instance in force; a snapshot cycle
@@ -60,7 +61,7 @@ pub fn run(m: &Machine, index: VcpuIndex, mut fd: VcpuFd) -> Result<End, VmmErro
             Ok(me) => me,
             Err(e) => break Err(VmmError(e.to_string())),
         };
-        let step = run_until_pause(m, &VcpuExits::new(me, &m.stats), &mut fd, &mut steal);
+        let step = run_until_pause(m, &VcpuExits::new(me, &m.stats), fd, &mut steal);
         match step {
             Ok(Step::Pause) => {
                 drop(vm);
@@ -100,6 +101,7 @@ fn run_until_pause(
         let kicks = ctx(exits.before_run(fd), "entering an SDEI handler")?;
         m.kick_for(&kicks, Some(index));
 
+        m.migration.entering_guest();
         let exit = match fd.run() {
             Ok(VcpuExit::Hypercall(h)) => Exit::Hypercall(HypercallExit::from(&h)),
             Ok(VcpuExit::MmioRead(addr, data)) => {
