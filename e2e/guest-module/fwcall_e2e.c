@@ -11,6 +11,14 @@
  * each CPU's steal as the kernel accounted it next to what fwcall's record
  * says. The event stays registered so the shutdown path unregisters it.
  *
+ * For the migration checks a held handler also watches the clocks: it
+ * samples the virtual counter and CLOCK_MONOTONIC while it spins and keeps
+ * the largest gaps between samples (the blackout is one of them) and any
+ * step backwards. `deadline_ms` arms a CLOCK_MONOTONIC timer whose firing
+ * time is kept, so a deadline pending across a migration can be checked;
+ * `clock` prints all of that; `steal` prints fwcall's stolen-time records;
+ * `mono` reads CLOCK_MONOTONIC.
+ *
  * The driver's sdei_event_* functions are not exported to modules in the
  * Debian kernel, so /init reads their addresses from /proc/kallsyms and
  * passes them as parameters; each one is checked against its name with
@@ -23,6 +31,7 @@
 #include <linux/arm_sdei.h>
 #include <linux/atomic.h>
 #include <linux/cpu.h>
+#include <linux/hrtimer.h>
 #include <linux/cpumask.h>
 #include <linux/io.h>
 #include <linux/kernel_stat.h>
@@ -34,6 +43,7 @@
 #include <linux/string.h>
 #include <linux/sysfs.h>
 #include <linux/timekeeping.h>
+#include <asm/arch_timer.h>
 #include <asm/cputype.h>
 #include <asm/pvclock-abi.h>
 #include <asm/ptrace.h>
@@ -128,21 +138,77 @@ static DEFINE_PER_CPU(struct e2e_cpu, e2e_cpu);
  * to accept its completion. Reading `hold` gives the state.
  */
 #define E2E_HOLD_CPU 1
-#define E2E_HOLD_MAX_NS (5ULL * NSEC_PER_SEC)
 enum { HOLD_IDLE, HOLD_ARMED, HOLD_HOLDING, HOLD_RELEASED, HOLD_TIMED_OUT };
 static atomic_t e2e_hold = ATOMIC_INIT(HOLD_IDLE);
 static atomic_t e2e_release = ATOMIC_INIT(0);
 
+/* How long a hold may last, in guest time (a migration's blackout under
+ * the realtime policy counts). */
+static unsigned int hold_max_ms = 5000;
+module_param(hold_max_ms, uint, 0644);
+MODULE_PARM_DESC(hold_max_ms, "bound on a held handler, in ms of CLOCK_MONOTONIC");
+
+/*
+ * What the held handler saw of the clocks: the largest gaps between two
+ * consecutive samples (virtual counter and CLOCK_MONOTONIC, read together)
+ * and the number of steps backwards. Written only by the handler on
+ * E2E_HOLD_CPU while it holds, read after it released.
+ */
+#define E2E_GAPS 16
+#define E2E_GAP_MIN_NS (1ULL * NSEC_PER_MSEC)
+struct e2e_gap {
+	u64 cnt_before, cnt_after, mono_before, mono_after;
+};
+static struct {
+	struct e2e_gap gap[E2E_GAPS];
+	unsigned int gaps;
+	u64 samples, counter_back, mono_back;
+} e2e_clock;
+
+static void e2e_keep_gap(const struct e2e_gap *g)
+{
+	unsigned int i, smallest = 0;
+
+	if (e2e_clock.gaps < E2E_GAPS) {
+		e2e_clock.gap[e2e_clock.gaps++] = *g;
+		return;
+	}
+	for (i = 1; i < E2E_GAPS; i++)
+		if (e2e_clock.gap[i].cnt_after - e2e_clock.gap[i].cnt_before <
+		    e2e_clock.gap[smallest].cnt_after - e2e_clock.gap[smallest].cnt_before)
+			smallest = i;
+	if (g->cnt_after - g->cnt_before >
+	    e2e_clock.gap[smallest].cnt_after - e2e_clock.gap[smallest].cnt_before)
+		e2e_clock.gap[smallest] = *g;
+}
+
 static void e2e_maybe_hold(void)
 {
-	u64 start;
+	u64 start, cnt, mono, prev_cnt, prev_mono, gap_min;
 
 	if (smp_processor_id() != E2E_HOLD_CPU ||
 	    atomic_cmpxchg(&e2e_hold, HOLD_ARMED, HOLD_HOLDING) != HOLD_ARMED)
 		return;
-	start = ktime_get_mono_fast_ns();
+	memset(&e2e_clock, 0, sizeof(e2e_clock));
+	gap_min = div_u64(arch_timer_get_cntfrq() * E2E_GAP_MIN_NS, NSEC_PER_SEC);
+	start = prev_mono = ktime_get_mono_fast_ns();
+	prev_cnt = __arch_counter_get_cntvct();
 	while (!atomic_read_acquire(&e2e_release)) {
-		if (ktime_get_mono_fast_ns() - start > E2E_HOLD_MAX_NS) {
+		cnt = __arch_counter_get_cntvct();
+		mono = ktime_get_mono_fast_ns();
+		e2e_clock.samples++;
+		if (cnt < prev_cnt)
+			e2e_clock.counter_back++;
+		if (mono < prev_mono)
+			e2e_clock.mono_back++;
+		if (cnt >= prev_cnt && cnt - prev_cnt >= gap_min) {
+			struct e2e_gap g = { prev_cnt, cnt, prev_mono, mono };
+
+			e2e_keep_gap(&g);
+		}
+		prev_cnt = cnt;
+		prev_mono = mono;
+		if (mono - start > (u64)hold_max_ms * NSEC_PER_MSEC) {
 			atomic_set(&e2e_hold, HOLD_TIMED_OUT);
 			return;
 		}
@@ -150,6 +216,55 @@ static void e2e_maybe_hold(void)
 	}
 	atomic_set(&e2e_hold, HOLD_RELEASED);
 }
+
+/* A CLOCK_MONOTONIC deadline armed from the shell, on the writer's CPU. */
+static struct hrtimer e2e_deadline_timer;
+static u64 e2e_deadline_ns, e2e_fired_ns;
+static atomic_t e2e_deadline_state = ATOMIC_INIT(0); /* 0 idle, 1 armed, 2 fired */
+
+static enum hrtimer_restart e2e_deadline_fn(struct hrtimer *t)
+{
+	e2e_fired_ns = ktime_get_ns();
+	atomic_set_release(&e2e_deadline_state, 2);
+	return HRTIMER_NORESTART;
+}
+
+static int e2e_set_deadline(const char *val, const struct kernel_param *kp)
+{
+	unsigned int ms;
+	int err = kstrtouint(val, 0, &ms);
+
+	if (err)
+		return err;
+	hrtimer_cancel(&e2e_deadline_timer);
+	e2e_fired_ns = 0;
+	e2e_deadline_ns = ktime_get_ns() + (u64)ms * NSEC_PER_MSEC;
+	atomic_set(&e2e_deadline_state, 1);
+	hrtimer_start(&e2e_deadline_timer, ns_to_ktime(e2e_deadline_ns), HRTIMER_MODE_ABS);
+	return 0;
+}
+
+static int e2e_get_deadline(char *buf, const struct kernel_param *kp)
+{
+	static const char *const names[] = { "idle", "armed", "fired" };
+
+	return sysfs_emit(buf, "%s\n", names[atomic_read_acquire(&e2e_deadline_state)]);
+}
+
+static const struct kernel_param_ops e2e_deadline_ops = {
+	.set = e2e_set_deadline, .get = e2e_get_deadline
+};
+module_param_cb(deadline_ms, &e2e_deadline_ops, NULL, 0644);
+MODULE_PARM_DESC(deadline_ms, "arm a CLOCK_MONOTONIC timer this many ms ahead; read: its state");
+
+static int e2e_get_mono(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%llu\n", ktime_get_ns());
+}
+
+static const struct kernel_param_ops e2e_mono_ops = { .get = e2e_get_mono };
+module_param_cb(mono, &e2e_mono_ops, NULL, 0444);
+MODULE_PARM_DESC(mono, "read: CLOCK_MONOTONIC in ns");
 
 static int e2e_set_hold(const char *val, const struct kernel_param *kp)
 {
@@ -501,6 +616,53 @@ static int e2e_set_stop(const char *val, const struct kernel_param *kp)
 	return 0;
 }
 
+/* Writing a label prints what the last hold saw of the clocks, and the deadline. */
+static int e2e_set_clock(const char *val, const struct kernel_param *kp)
+{
+	char label[32];
+	unsigned int i;
+
+	strscpy(label, val, sizeof(label));
+	strim(label);
+	pr_err("E2E-CLOCK when=%s freq=%lu hold=%d samples=%llu counter_back=%llu mono_back=%llu gaps=%u\n",
+	       label, (unsigned long)arch_timer_get_cntfrq(), atomic_read(&e2e_hold),
+	       e2e_clock.samples, e2e_clock.counter_back, e2e_clock.mono_back, e2e_clock.gaps);
+	for (i = 0; i < e2e_clock.gaps; i++)
+		pr_err("E2E-CLOCK-GAP when=%s cnt_before=0x%llx cnt_after=0x%llx mono_before=%llu mono_after=%llu\n",
+		       label, e2e_clock.gap[i].cnt_before, e2e_clock.gap[i].cnt_after,
+		       e2e_clock.gap[i].mono_before, e2e_clock.gap[i].mono_after);
+	pr_err("E2E-DEADLINE when=%s state=%d deadline_ns=%llu fired_ns=%llu\n", label,
+	       atomic_read_acquire(&e2e_deadline_state), e2e_deadline_ns, e2e_fired_ns);
+	return 0;
+}
+
+/* Writing a label prints each online CPU's stolen-time record as fwcall wrote it. */
+static int e2e_set_steal(const char *val, const struct kernel_param *kp)
+{
+	char label[32];
+	int cpu;
+
+	strscpy(label, val, sizeof(label));
+	strim(label);
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		struct e2e_steal st = {};
+
+		smp_call_on_cpu(cpu, e2e_read_steal, &st, false);
+		pr_err("E2E-STEAL-RECORD when=%s cpu=%d err=%d record_ns=%llu kernel_ns=%llu\n",
+		       label, cpu, st.err, st.record_ns, st.kernel_ns);
+	}
+	cpus_read_unlock();
+	return 0;
+}
+
+static const struct kernel_param_ops e2e_clock_ops = { .set = e2e_set_clock };
+static const struct kernel_param_ops e2e_steal_ops = { .set = e2e_set_steal };
+module_param_cb(clock, &e2e_clock_ops, NULL, 0200);
+MODULE_PARM_DESC(clock, "write a label: print the last hold's clock samples and the deadline");
+module_param_cb(steal, &e2e_steal_ops, NULL, 0200);
+MODULE_PARM_DESC(steal, "write a label: print every online CPU's stolen-time record");
+
 static const struct kernel_param_ops e2e_run_ops = { .set = e2e_set_run };
 static const struct kernel_param_ops e2e_stop_ops = { .set = e2e_set_stop };
 module_param_cb(run, &e2e_run_ops, NULL, 0200);
@@ -512,6 +674,8 @@ static int __init e2e_init(void)
 {
 	int err;
 
+	hrtimer_init(&e2e_deadline_timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS);
+	e2e_deadline_timer.function = e2e_deadline_fn;
 	err = e2e_resolve();
 	if (err) {
 		pr_err("E2E-SDEI-REGISTER ret=%d reason=symbols-not-resolved\n", err);
@@ -542,6 +706,7 @@ static void __exit e2e_exit(void)
 {
 	int err, tries = 0;
 
+	hrtimer_cancel(&e2e_deadline_timer);
 	e2e_set_stop("", NULL);
 	do {
 		err = sdei_unregister(E2E_EVENT);

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Self-test of the transcript checks, without QEMU: a transcript where every
-# check holds, and one where three fail (steal off by more than a tick, a
-# COMPLETE missing on the VMM's side, an SDEI call answered with an error).
+# check holds (the guest migrating twice, one refused destination between),
+# one where three fail (steal off by more than a tick, a COMPLETE missing on
+# the VMM's side, an SDEI call answered with an error) and the migration
+# checks find nothing, and one where only the migration checks fail (the
+# counter jumped 20 ms under pause, 25% off the blackout under realtime,
+# the refused destination changed the image).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=SCRIPTDIR/../lib/checks.sh
@@ -28,6 +32,7 @@ expect() { # expect FIXTURE PASSED FAILED FAILING-CHECKS...
   echo "PASS checks-selftest $fixture"
 }
 
-expect passing.transcript 5 0
-expect failing.transcript 2 3 pv-steal sdei-delivery hotplug-shutdown
+expect passing.transcript 8 0
+expect failing.transcript 2 6 pv-steal sdei-delivery hotplug-shutdown migrate-pause rollback migrate-realtime
+expect migrate-failing.transcript 5 3 migrate-pause rollback migrate-realtime
 [ "$bad" -eq 0 ]
