@@ -13,11 +13,15 @@
  *
  * For the migration checks a held handler also watches the clocks: it
  * samples the virtual counter and CLOCK_MONOTONIC while it spins and keeps
- * the largest gaps between samples (the blackout is one of them) and any
+ * the latest gaps between samples (the blackout is one of them) and any
  * step backwards. `deadline_ms` arms a CLOCK_MONOTONIC timer whose firing
- * time is kept, so a deadline pending across a migration can be checked;
- * `clock` prints all of that; `steal` prints fwcall's stolen-time records;
- * `mono` reads CLOCK_MONOTONIC.
+ * time is kept, so a deadline pending across a migration can be checked.
+ * `resume` reads, through the reference VMM's own service (INFO_RESUME),
+ * the guest counter values the VM last paused and resumed at; `clock`
+ * prints the gap of the held handler that spans them, the deadline and
+ * the backward steps in one line; `steal` prints fwcall's stolen-time
+ * records; `mono` reads CLOCK_MONOTONIC. Console output is slow (every
+ * character is an MMIO exit), so each of these prints one short line.
  *
  * The driver's sdei_event_* functions are not exported to modules in the
  * Debian kernel, so /init reads their addresses from /proc/kallsyms and
@@ -149,12 +153,12 @@ module_param(hold_max_ms, uint, 0644);
 MODULE_PARM_DESC(hold_max_ms, "bound on a held handler, in ms of CLOCK_MONOTONIC");
 
 /*
- * What the held handler saw of the clocks: the largest gaps between two
+ * What the held handler saw of the clocks: the latest gaps between two
  * consecutive samples (virtual counter and CLOCK_MONOTONIC, read together)
  * and the number of steps backwards. Written only by the handler on
  * E2E_HOLD_CPU while it holds, read after it released.
  */
-#define E2E_GAPS 16
+#define E2E_GAPS 64
 #define E2E_GAP_MIN_NS (1ULL * NSEC_PER_MSEC)
 struct e2e_gap {
 	u64 cnt_before, cnt_after, mono_before, mono_after;
@@ -167,19 +171,7 @@ static struct {
 
 static void e2e_keep_gap(const struct e2e_gap *g)
 {
-	unsigned int i, smallest = 0;
-
-	if (e2e_clock.gaps < E2E_GAPS) {
-		e2e_clock.gap[e2e_clock.gaps++] = *g;
-		return;
-	}
-	for (i = 1; i < E2E_GAPS; i++)
-		if (e2e_clock.gap[i].cnt_after - e2e_clock.gap[i].cnt_before <
-		    e2e_clock.gap[smallest].cnt_after - e2e_clock.gap[smallest].cnt_before)
-			smallest = i;
-	if (g->cnt_after - g->cnt_before >
-	    e2e_clock.gap[smallest].cnt_after - e2e_clock.gap[smallest].cnt_before)
-		e2e_clock.gap[smallest] = *g;
+	e2e_clock.gap[e2e_clock.gaps++ % E2E_GAPS] = *g;
 }
 
 static void e2e_maybe_hold(void)
@@ -616,31 +608,67 @@ static int e2e_set_stop(const char *val, const struct kernel_param *kp)
 	return 0;
 }
 
-/* Writing a label prints what the last hold saw of the clocks, and the deadline. */
+/* The reference VMM's INFO_RESUME: the guest counter at the last pause and at the resume. */
+#define E2E_INFO_RESUME 0xC600FE01
+static bool e2e_resume_info(u64 *paused, u64 *resumed)
+{
+	struct arm_smccc_res res;
+
+	arm_smccc_1_1_invoke(E2E_INFO_RESUME, &res);
+	*paused = res.a1;
+	*resumed = res.a2;
+	return res.a0 == 0;
+}
+
+static int e2e_get_resume(char *buf, const struct kernel_param *kp)
+{
+	u64 paused, resumed;
+
+	if (!e2e_resume_info(&paused, &resumed))
+		return sysfs_emit(buf, "none\n");
+	return sysfs_emit(buf, "0x%llx\n", resumed);
+}
+
+static const struct kernel_param_ops e2e_resume_ops = { .get = e2e_get_resume };
+module_param_cb(resume, &e2e_resume_ops, NULL, 0444);
+MODULE_PARM_DESC(resume, "read: the guest counter the VM last resumed at (the VMM's INFO_RESUME)");
+
+/*
+ * Writing a label prints, in one line, the gap of the last hold that spans
+ * the VM's last pause and resume (as the VMM reports them), the backward
+ * steps, and the deadline.
+ */
 static int e2e_set_clock(const char *val, const struct kernel_param *kp)
 {
 	char label[32];
-	unsigned int i;
+	unsigned int i, n = min_t(unsigned int, e2e_clock.gaps, E2E_GAPS);
+	u64 paused = 0, resumed = 0;
+	const struct e2e_gap *span = NULL;
 
 	strscpy(label, val, sizeof(label));
 	strim(label);
-	pr_err("E2E-CLOCK when=%s freq=%lu hold=%d samples=%llu counter_back=%llu mono_back=%llu gaps=%u\n",
-	       label, (unsigned long)arch_timer_get_cntfrq(), atomic_read(&e2e_hold),
-	       e2e_clock.samples, e2e_clock.counter_back, e2e_clock.mono_back, e2e_clock.gaps);
-	for (i = 0; i < e2e_clock.gaps; i++)
-		pr_err("E2E-CLOCK-GAP when=%s cnt_before=0x%llx cnt_after=0x%llx mono_before=%llu mono_after=%llu\n",
-		       label, e2e_clock.gap[i].cnt_before, e2e_clock.gap[i].cnt_after,
-		       e2e_clock.gap[i].mono_before, e2e_clock.gap[i].mono_after);
-	pr_err("E2E-DEADLINE when=%s state=%d deadline_ns=%llu fired_ns=%llu\n", label,
-	       atomic_read_acquire(&e2e_deadline_state), e2e_deadline_ns, e2e_fired_ns);
+	if (e2e_resume_info(&paused, &resumed)) {
+		for (i = 0; i < n; i++) {
+			const struct e2e_gap *g = &e2e_clock.gap[i];
+
+			if (g->cnt_before <= paused && g->cnt_after >= resumed)
+				span = g;
+		}
+	}
+	pr_err("E2E-CLOCK when=%s g0=0x%llx g1=0x%llx freq=%lu jump=%lld mono=%llu-%llu back=%llu/%llu deadline=%llu fired=%llu\n",
+	       label, paused, resumed, (unsigned long)arch_timer_get_cntfrq(),
+	       span ? (s64)(span->cnt_after - span->cnt_before) : -1LL,
+	       span ? span->mono_before : 0, span ? span->mono_after : 0,
+	       e2e_clock.counter_back, e2e_clock.mono_back,
+	       atomic_read_acquire(&e2e_deadline_state) == 2 ? e2e_deadline_ns : 0, e2e_fired_ns);
 	return 0;
 }
 
-/* Writing a label prints each online CPU's stolen-time record as fwcall wrote it. */
+/* Writing a label prints every online CPU's stolen-time record as fwcall wrote it. */
 static int e2e_set_steal(const char *val, const struct kernel_param *kp)
 {
-	char label[32];
-	int cpu;
+	char label[32], line[160] = "";
+	int cpu, len = 0;
 
 	strscpy(label, val, sizeof(label));
 	strim(label);
@@ -649,10 +677,11 @@ static int e2e_set_steal(const char *val, const struct kernel_param *kp)
 		struct e2e_steal st = {};
 
 		smp_call_on_cpu(cpu, e2e_read_steal, &st, false);
-		pr_err("E2E-STEAL-RECORD when=%s cpu=%d err=%d record_ns=%llu kernel_ns=%llu\n",
-		       label, cpu, st.err, st.record_ns, st.kernel_ns);
+		len += scnprintf(line + len, sizeof(line) - len, " cpu%d=%lld", cpu,
+				 st.err ? -1LL : (s64)st.record_ns);
 	}
 	cpus_read_unlock();
+	pr_err("E2E-STEAL-RECORD when=%s%s\n", label, line);
 	return 0;
 }
 

@@ -1,6 +1,8 @@
 //! The fwcall side of the machine: its configuration and the guest-memory
 //! access it writes PV-time records through.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use fwcall::pvtime::vm_memory::VmMemory;
 use fwcall::sdei::SdeiVersion;
 use fwcall::{
@@ -86,18 +88,51 @@ pub fn config_offering(mpidrs: &[u64], ram_size: u64, offer: &Offer) -> fwcall::
     c
 }
 
-/// The function ID of the VMM's own service: a vendor-specific
-/// hypervisor call (owner 6) far from the numbers KVM uses there.
+/// The VMM's own service: vendor-specific hypervisor calls (owner 6) far
+/// from the numbers KVM uses there. `INFO_VERSION` answers the service's
+/// version in X0.
 pub const INFO_SERVICE_FID: u32 = 0xC600_FE00;
+/// `INFO_RESUME`: X0 = 0, X1 = the guest's counter when the VM was last
+/// paused for a save, X2 = the counter it resumed at in this VMM (both 0 on
+/// a VM that never moved). `X2 - X1` is the time the guest was not told
+/// about (0 under the `pause` policy).
+pub const INFO_RESUME_FID: u32 = 0xC600_FE01;
 /// Its bit in fwcall's `VENDOR_HYP` feature word.
 pub const INFO_SERVICE_BIT: u32 = 0;
-/// What it answers: the service's version, 1.0.
+/// What `INFO_VERSION` answers: 1.0.
 pub const INFO_SERVICE_VERSION: u64 = 0x1_0000;
 
+/// Where the guest's counter paused and resumed, for `INFO_RESUME`.
+#[derive(Debug, Default)]
+pub struct ResumeInfo {
+    paused: AtomicU64,
+    resumed: AtomicU64,
+}
+
+impl ResumeInfo {
+    /// Records a resume (before any vCPU runs).
+    pub fn set(&self, paused: u64, resumed: u64) {
+        self.paused.store(paused, Ordering::Relaxed);
+        self.resumed.store(resumed, Ordering::Release);
+    }
+
+    /// `(paused, resumed)`.
+    pub fn get(&self) -> (u64, u64) {
+        let resumed = self.resumed.load(Ordering::Acquire);
+        (self.paused.load(Ordering::Relaxed), resumed)
+    }
+}
+
+/// This process's resume (one VM per refvmm process).
+pub static LAST_RESUME: ResumeInfo = ResumeInfo {
+    paused: AtomicU64::new(0),
+    resumed: AtomicU64::new(0),
+};
+
 /// A service of the VMM's own, served through fwcall like SDEI and PV
-/// time: one call that answers its version. It exists so the guest ABI
-/// includes a VMM service that must travel with the guest (a destination
-/// without it refuses the guest).
+/// time: its version, and where the guest's counter last resumed. It
+/// makes the guest ABI include a VMM service that must travel with the
+/// guest (a destination without it refuses the guest).
 #[derive(Debug)]
 pub struct InfoService;
 
@@ -106,7 +141,11 @@ impl Service for InfoService {
         "refvmm-info"
     }
 
-    fn call(&self, _vcpu: VcpuIndex, _call: &Call) -> Outcome {
+    fn call(&self, _vcpu: VcpuIndex, call: &Call) -> Outcome {
+        if call.x[0] as u32 == INFO_RESUME_FID {
+            let (paused, resumed) = LAST_RESUME.get();
+            return Outcome::reply(Reply::x0_3([0, paused, resumed, 0]));
+        }
         Outcome::reply(Reply::x0(INFO_SERVICE_VERSION))
     }
 }
@@ -116,7 +155,7 @@ impl Service for InfoService {
 pub fn add_services(vm: &mut FwVm, offer: &Offer) -> Result<(), ServiceError> {
     if offer.vmm_service {
         vm.add_service(
-            INFO_SERVICE_FID..=INFO_SERVICE_FID,
+            INFO_SERVICE_FID..=INFO_RESUME_FID,
             INFO_SERVICE_BIT,
             Box::new(InfoService),
         )?;

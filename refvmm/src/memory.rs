@@ -3,12 +3,11 @@
 //! tree.
 
 use std::fs::File;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use vm_memory::mmap::MmapRegionBuilder;
-use vm_memory::{
-    Bytes, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestRegionMmap,
-};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::layout::{DTB_MAX, PVTIME_BASE, PVTIME_SIZE, RAM_BASE, dtb_addr};
 
@@ -38,6 +37,25 @@ pub enum MemoryError {
         /// RAM size.
         ram_mib: u64,
     },
+}
+
+/// `lseek(fd, from, whence)` for `SEEK_DATA`/`SEEK_HOLE`: `None` when
+/// there is no data at or after `from` (`ENXIO`).
+fn seek(fd: RawFd, from: u64, whence: libc::c_int) -> std::io::Result<Option<u64>> {
+    let from =
+        libc::off_t::try_from(from).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: lseek on a descriptor the caller keeps open; it reads no
+    // memory of ours and only moves the file offset.
+    let r = unsafe { libc::lseek(fd, from, whence) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ENXIO) {
+            Ok(None)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(Some(r as u64))
 }
 
 fn anonymous(base: u64, size: u64) -> Result<GuestMemoryMmap, MemoryError> {
@@ -90,28 +108,39 @@ impl GuestMem {
         })
     }
 
-    /// RAM mapped from a saved image: a private, copy-on-write mapping of
-    /// `path`, so the guest's writes never reach the file and a second
-    /// process can restore the same image. Pages are read in lazily, on
-    /// the guest's first touch. The PV-time region is fresh.
+    /// RAM loaded from a saved image: fresh anonymous RAM into which only
+    /// the file's data ranges are read (`SEEK_DATA`/`SEEK_HOLE`), so the
+    /// holes a save leaves for all-zero pages cost nothing and stay
+    /// untouched zero pages. The file is only read.
     pub fn from_image(path: &Path, ram_size: u64) -> Result<Self, MemoryError> {
-        let map_err = |e: String| MemoryError::Map(format!("{}: {e}", path.display()));
-        let file = File::open(path).map_err(|e| map_err(e.to_string()))?;
-        let region = MmapRegionBuilder::new(ram_size as usize)
-            .with_file_offset(FileOffset::new(file, 0))
-            .with_mmap_prot(libc::PROT_READ | libc::PROT_WRITE)
-            .with_mmap_flags(libc::MAP_PRIVATE | libc::MAP_NORESERVE)
-            .build()
-            .map_err(|e| map_err(format!("{e:?}")))?;
-        let region = GuestRegionMmap::new(region, GuestAddress(RAM_BASE))
-            .ok_or_else(|| map_err("RAM does not fit the guest address space".into()))?;
-        let ram =
-            GuestMemoryMmap::from_regions(vec![region]).map_err(|e| map_err(format!("{e:?}")))?;
-        Ok(GuestMem {
-            ram,
-            pvtime: anonymous(PVTIME_BASE, PVTIME_SIZE)?,
-            ram_size,
-        })
+        let io = |e: std::io::Error| MemoryError::Map(format!("{}: {e}", path.display()));
+        let file = File::open(path).map_err(io)?;
+        let mem = Self::new(ram_size)?;
+        let mut buf = vec![0u8; 2 << 20];
+        let fd = file.as_raw_fd();
+        let mut at: u64 = 0;
+        while at < ram_size {
+            let Some(data) = seek(fd, at, libc::SEEK_DATA).map_err(io)? else {
+                break; // only a hole is left
+            };
+            let end = seek(fd, data, libc::SEEK_HOLE)
+                .map_err(io)?
+                .unwrap_or(ram_size)
+                .min(ram_size);
+            if data >= end {
+                break;
+            }
+            let mut pos = data;
+            while pos < end {
+                let n = (end - pos).min(buf.len() as u64) as usize;
+                file.read_exact_at(&mut buf[..n], pos).map_err(io)?;
+                mem.ram
+                    .write_slice(&buf[..n], GuestAddress(RAM_BASE + pos))?;
+                pos += n as u64;
+            }
+            at = end;
+        }
+        Ok(mem)
     }
 
     /// RAM size in bytes.

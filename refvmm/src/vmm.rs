@@ -298,20 +298,32 @@ fn serve(o: &Options, parts: Parts) -> Result<String, RunError> {
         "installing the SIGPWR handler",
     )?;
 
-    // The very last step before the guest runs again: its counter.
-    if let Some(r) = &resume {
-        let report = r.resume(&vm_fd, &vcpu_fds)?;
-        machine.migration.expect_first_run(report);
-    }
-
     let (done_tx, done_rx) = mpsc::channel();
     let mut handles = Vec::new();
+    // A restored guest's counter is set with every vCPU thread ready at its
+    // first KVM_RUN, so it resumes within microseconds of it; the per-vCPU
+    // fallback needs the vCPU fds, so it goes first instead.
+    let gated = match &resume {
+        Some(r) if r.uses_offset(&vm_fd) => {
+            machine.migration.arm_gate();
+            Some(r)
+        }
+        Some(r) => {
+            let report = r.resume(&vm_fd, &vcpu_fds)?;
+            machine.migration.expect_first_run(report);
+            None
+        }
+        None => None,
+    };
     for (i, mut fd) in vcpu_fds.into_iter().enumerate() {
         let (m, done) = (machine.clone(), done_tx.clone());
         let h = std::thread::Builder::new()
             .name(format!("vcpu{i}"))
             .spawn(move || {
                 let r = vcpu::run(&m, VcpuIndex(i as u32), &mut fd);
+                // The guest stops when the last vCPU leaves: a save
+                // reads its counter as of then.
+                m.migration.vcpu_stopped(migrate::clock::host::counter());
                 m.running.fetch_sub(1, Ordering::AcqRel);
                 // The last thing this thread does: after it, it kicks nobody.
                 let _ = done.send((i, r));
@@ -324,6 +336,27 @@ fn serve(o: &Options, parts: Parts) -> Result<String, RunError> {
     let _ = machine
         .threads
         .set(handles.iter().map(|h| h.as_pthread_t()).collect());
+    if let Some(r) = gated {
+        let n = handles.len();
+        let ready = machine.migration.wait_gate_full(n, || {
+            machine.running.load(Ordering::Acquire) < n || machine.stop.load(Ordering::Acquire)
+        });
+        // The very last step before the guest runs again: its counter.
+        let resumed = if ready {
+            Some(r.resume(&vm_fd, &[]))
+        } else {
+            None
+        };
+        machine.migration.open_gate();
+        match resumed {
+            Some(Ok(report)) => machine.migration.expect_first_run(report),
+            Some(Err(e)) => {
+                machine.shutdown();
+                return Err(e);
+            }
+            None => {}
+        }
+    }
 
     let control_machine = machine.clone();
     let options = o.clone();
@@ -358,6 +391,7 @@ fn serve(o: &Options, parts: Parts) -> Result<String, RunError> {
             mem: &mem,
             features: vcpu_features,
             paused_at,
+            stopped_at: machine.migration.stopped_at(),
         })?;
         let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
     }

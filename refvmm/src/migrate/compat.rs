@@ -130,6 +130,12 @@ mod tests {
             &[],
         ));
         assert_eq!(out.reply, fwcall::Reply::x0(firmware::INFO_SERVICE_VERSION));
+        firmware::LAST_RESUME.set(5, 9);
+        let out = vm.vcpu(VcpuIndex(0)).unwrap().handle(&Call::new(
+            fwcall::FunctionId(firmware::INFO_RESUME_FID),
+            &[],
+        ));
+        assert_eq!(out.reply, fwcall::Reply::x0_3([0, 5, 9, 0]));
     }
 
     #[test]

@@ -39,9 +39,8 @@ pub mod restore;
 pub mod save;
 
 use std::fmt;
-use std::sync::Mutex;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use clock::Policy;
@@ -98,6 +97,19 @@ pub struct Session {
     save_at: OnceLock<Instant>,
     first_run: OnceLock<Instant>,
     pending_report: Mutex<Option<RestoreReport>>,
+    /// The host counter when the last vCPU thread left its run loop.
+    stopped_at: AtomicU64,
+    /// Holds the vCPU threads of a restored VM right before their first
+    /// `KVM_RUN`, so its counter is set at the last moment.
+    gate_armed: AtomicBool,
+    gate: Mutex<Gate>,
+    gate_changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    waiting: usize,
+    open: bool,
 }
 
 impl Session {
@@ -113,13 +125,73 @@ impl Session {
         self.save_at.get().copied()
     }
 
-    /// Called by a vCPU thread right before each `KVM_RUN`: the first call
-    /// ends the restore's downtime. One atomic load once set.
+    /// Called by a vCPU thread right before each `KVM_RUN`. While the
+    /// start gate is armed it waits there; the first call after ends the
+    /// restore's downtime. Two atomic loads once running.
     #[inline]
     pub fn entering_guest(&self) {
+        if self.gate_armed.load(Ordering::Acquire) {
+            self.wait_at_gate();
+        }
         if self.first_run.get().is_none() {
             let _ = self.first_run.set(Instant::now());
         }
+    }
+
+    fn wait_at_gate(&self) {
+        let Ok(mut g) = self.gate.lock() else { return };
+        g.waiting += 1;
+        self.gate_changed.notify_all();
+        while !g.open {
+            g = match self.gate_changed.wait(g) {
+                Ok(g) => g,
+                Err(_) => return,
+            };
+        }
+    }
+
+    /// Arms the start gate: vCPU threads stop right before their first
+    /// `KVM_RUN` until [`Session::open_gate`].
+    pub fn arm_gate(&self) {
+        self.gate_armed.store(true, Ordering::Release);
+    }
+
+    /// Waits until `n` vCPU threads wait at the gate, or `give_up()` (a
+    /// thread ended, the VM stopped). Returns whether all arrived.
+    pub fn wait_gate_full(&self, n: usize, give_up: impl Fn() -> bool) -> bool {
+        let Ok(mut g) = self.gate.lock() else {
+            return false;
+        };
+        while g.waiting < n {
+            if give_up() {
+                return false;
+            }
+            g = match self.gate_changed.wait_timeout(g, Duration::from_millis(10)) {
+                Ok((g, _)) => g,
+                Err(_) => return false,
+            };
+        }
+        true
+    }
+
+    /// Lets every vCPU thread enter the guest.
+    pub fn open_gate(&self) {
+        if let Ok(mut g) = self.gate.lock() {
+            g.open = true;
+        }
+        self.gate_armed.store(false, Ordering::Release);
+        self.gate_changed.notify_all();
+    }
+
+    /// A vCPU thread left its run loop for good at host count `host_count`
+    /// (the latest one is when the guest stopped).
+    pub fn vcpu_stopped(&self, host_count: u64) {
+        self.stopped_at.fetch_max(host_count, Ordering::AcqRel);
+    }
+
+    /// The host count when the guest stopped (0 if no vCPU stopped yet).
+    pub fn stopped_at(&self) -> u64 {
+        self.stopped_at.load(Ordering::Acquire)
     }
 
     /// Arms the restore line, printed once a vCPU has entered the guest.
@@ -202,6 +274,40 @@ mod tests {
         );
         assert!(line.contains(" fwcall-us=7 "));
         assert_eq!(s.take_restore_line(), None);
+    }
+
+    #[test]
+    fn the_gate_holds_vcpu_threads_until_opened() {
+        let s = std::sync::Arc::new(Session::default());
+        s.arm_gate();
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || s.entering_guest())
+            })
+            .collect();
+        assert!(s.wait_gate_full(2, || false));
+        assert!(
+            s.first_run.get().is_none(),
+            "nobody may run before the gate opens"
+        );
+        s.open_gate();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(s.first_run.get().is_some());
+        // A thread that never arrives: the caller gives up.
+        let lonely = Session::default();
+        lonely.arm_gate();
+        assert!(!lonely.wait_gate_full(1, || true));
+    }
+
+    #[test]
+    fn the_guest_stopped_when_the_last_vcpu_did() {
+        let s = Session::default();
+        s.vcpu_stopped(30);
+        s.vcpu_stopped(10);
+        assert_eq!(s.stopped_at(), 30);
     }
 
     #[test]

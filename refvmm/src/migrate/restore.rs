@@ -35,14 +35,24 @@ pub struct Resuming {
 }
 
 impl Resuming {
+    /// Whether the counter is set with the VM-wide offset (else with each
+    /// vCPU's counter registers).
+    pub fn uses_offset(&self, vm_fd: &VmFd) -> bool {
+        self.use_offset && vm_fd.check_extension(Cap::CounterOffset)
+    }
+
     /// Sets the guest's counter by the policy: the VM counter offset when
     /// the kernel has it, else each vCPU's counter registers. Returns what
     /// the restore line reports once a vCPU runs.
+    ///
+    /// With the VM counter offset this runs while the vCPU threads wait at
+    /// their first `KVM_RUN` (`vcpus` may be empty); the fallback writes
+    /// each of `vcpus` and so runs before the threads start.
     pub fn resume(&self, vm_fd: &VmFd, vcpus: &[VcpuFd]) -> Result<RestoreReport, RunError> {
         let r = clock::plan(&self.saved, clock::host::now(), self.policy)
             .map_err(|e| refuse(&self.dir, e.to_string()))?;
         let advance = r.advance(&self.saved);
-        let counter = if self.use_offset && vm_fd.check_extension(Cap::CounterOffset) {
+        let counter = if self.uses_offset(vm_fd) {
             ctx(
                 set_counter_offset(vm_fd, r.offset),
                 "KVM_ARM_SET_COUNTER_OFFSET",
@@ -74,6 +84,7 @@ impl Resuming {
             }
             "timer-cnt"
         };
+        crate::firmware::LAST_RESUME.set(self.saved.guest_count, r.guest_count);
         Ok(RestoreReport {
             started: self.started,
             fwcall: self.fwcall,

@@ -64,10 +64,11 @@ impl GicAccess for KvmGic<'_> {
     }
 }
 
-/// Every register ID `KVM_GET_REG_LIST` gives for `vcpu`.
+/// Every register ID `KVM_GET_REG_LIST` gives for `vcpu` (kvm-bindings
+/// caps the list at 500 entries; arm64 vCPUs have fewer).
 pub fn reg_ids(vcpu: &VcpuFd) -> Result<Vec<u64>, VmmError> {
     let fam = |n| ctx(RegList::new(n), "allocating a register list");
-    let mut list = fam(600)?;
+    let mut list = fam(500)?;
     if let Err(e) = vcpu.get_reg_list(&mut list) {
         if e.errno() != libc::E2BIG {
             return Err(VmmError(format!("KVM_GET_REG_LIST: {e}")));
@@ -177,6 +178,8 @@ pub struct Saving<'a> {
     pub features: u32,
     /// When the pause was requested.
     pub paused_at: Instant,
+    /// The host count when the last vCPU thread left its loop (0: unknown).
+    pub stopped_at: u64,
 }
 
 /// Saves the stopped VM; returns the `fwcall-migrate-saved` line.
@@ -185,15 +188,23 @@ pub fn save(s: &Saving<'_>) -> Result<String, VmmError> {
         .vcpus
         .first()
         .ok_or_else(|| VmmError("no vCPU to save".into()))?;
-    // The guest's count and realtime as close to the pause as possible.
-    let guest_count = ctx(
+    // The guest's count and realtime when it stopped: read now, then moved
+    // back by the host ticks since the last vCPU left its loop.
+    let now_count = ctx(
         read_one_reg(first, regs::TIMER_CNT),
         "reading the guest's counter (KVM_REG_ARM_TIMER_CNT)",
     )?;
+    let host_now = clock::host::counter();
+    let realtime_now = clock::realtime_ns();
+    let freq_hz = clock::host::frequency();
+    let since_stop = match s.stopped_at {
+        0 => 0,
+        at => host_now.saturating_sub(at),
+    };
     let saved_clock = fwcall::pvtime::offset::SavedClock {
-        guest_count,
-        realtime_ns: clock::realtime_ns(),
-        freq_hz: clock::host::frequency(),
+        guest_count: now_count.wrapping_sub(since_stop),
+        realtime_ns: realtime_now.saturating_sub(clock::ticks_to_ns(since_stop, freq_hz)),
+        freq_hz,
     };
 
     let fw_start = Instant::now();
