@@ -13,13 +13,13 @@
  *
  * For the migration checks a held handler also watches the clocks: it
  * samples the virtual counter and CLOCK_MONOTONIC while it spins and keeps
- * the latest gaps between samples (the blackout is one of them) and any
- * step backwards. `deadline_ms` arms a CLOCK_MONOTONIC timer whose firing
+ * recent samples and, when the VMM's INFO_RESUME changes during the hold,
+ * the two around the move, and any step backwards. `deadline_ms` arms a CLOCK_MONOTONIC timer whose firing
  * time is kept, so a deadline pending across a migration can be checked.
  * `resume` reads, through the reference VMM's own service (INFO_RESUME),
- * the guest counter values the VM last paused and resumed at; `clock`
- * prints the gap of the held handler that spans them, the deadline and
- * the backward steps in one line; `steal` prints fwcall's stolen-time
+ * the guest counter value the VM last resumed at; `clock` prints the
+ * handler's jump across the move, the deadline and the backward steps in
+ * one line; `steal` prints fwcall's stolen-time
  * records; `mono` reads CLOCK_MONOTONIC. Console output is slow (every
  * character is an MMIO exit), so each of these prints one short line.
  *
@@ -152,39 +152,81 @@ static unsigned int hold_max_ms = 5000;
 module_param(hold_max_ms, uint, 0644);
 MODULE_PARM_DESC(hold_max_ms, "bound on a held handler, in ms of CLOCK_MONOTONIC");
 
+/* The reference VMM's INFO_RESUME: the guest counter at the last pause and at the resume. */
+#define E2E_INFO_RESUME 0xC600FE01
+static bool e2e_resume_info(u64 *paused, u64 *resumed)
+{
+	struct arm_smccc_res res;
+
+	arm_smccc_1_1_invoke(E2E_INFO_RESUME, &res);
+	*paused = res.a1;
+	*resumed = res.a2;
+	return res.a0 == 0;
+}
+
 /*
- * What the held handler saw of the clocks: the latest gaps between two
- * consecutive samples (virtual counter and CLOCK_MONOTONIC, read together)
- * and the number of steps backwards. Written only by the handler on
- * E2E_HOLD_CPU while it holds, read after it released.
+ * What the held handler saw of the clocks. It samples the virtual counter
+ * and CLOCK_MONOTONIC together, keeps recent samples at least
+ * E2E_SPACING_NS apart in a ring, and asks the VMM's INFO_RESUME about once
+ * a millisecond. When the answer changes the VM has just moved: the ring
+ * then holds the last sample before the pause and the first after the
+ * resume, and their difference is the blackout as the guest saw it.
+ * Written only by the handler on E2E_HOLD_CPU while it holds, read after it
+ * released.
  */
-#define E2E_GAPS 64
-#define E2E_GAP_MIN_NS (1ULL * NSEC_PER_MSEC)
-struct e2e_gap {
-	u64 cnt_before, cnt_after, mono_before, mono_after;
+#define E2E_RING 1024
+#define E2E_SPACING_NS (5ULL * NSEC_PER_USEC)
+#define E2E_POLL_NS (1ULL * NSEC_PER_MSEC)
+struct e2e_sample {
+	u64 cnt, mono;
 };
 static struct {
-	struct e2e_gap gap[E2E_GAPS];
-	unsigned int gaps;
+	struct e2e_sample ring[E2E_RING];
+	unsigned int next;
+	bool found;
+	u64 paused, resumed;
+	struct e2e_sample before, after;
 	u64 samples, counter_back, mono_back;
 } e2e_clock;
 
-static void e2e_keep_gap(const struct e2e_gap *g)
+/* The samples around the pause at `paused` and the resume at `resumed`. */
+static void e2e_find_span(u64 paused, u64 resumed)
 {
-	e2e_clock.gap[e2e_clock.gaps++ % E2E_GAPS] = *g;
+	unsigned int i, n = min_t(unsigned int, e2e_clock.next, E2E_RING);
+	const struct e2e_sample *before = NULL, *after = NULL;
+
+	for (i = 0; i < n; i++) {
+		const struct e2e_sample *s = &e2e_clock.ring[i];
+
+		if (s->cnt <= paused && (!before || s->cnt > before->cnt))
+			before = s;
+		if (s->cnt >= resumed && (!after || s->cnt < after->cnt))
+			after = s;
+	}
+	e2e_clock.paused = paused;
+	e2e_clock.resumed = resumed;
+	if (before && after) {
+		e2e_clock.before = *before;
+		e2e_clock.after = *after;
+		e2e_clock.found = true;
+	}
 }
 
 static void e2e_maybe_hold(void)
 {
-	u64 start, cnt, mono, prev_cnt, prev_mono, gap_min;
+	u64 start, cnt, mono, prev_cnt, prev_mono, last_kept, spacing, poll, next_poll;
+	u64 paused, resumed, was = 0;
 
 	if (smp_processor_id() != E2E_HOLD_CPU ||
 	    atomic_cmpxchg(&e2e_hold, HOLD_ARMED, HOLD_HOLDING) != HOLD_ARMED)
 		return;
 	memset(&e2e_clock, 0, sizeof(e2e_clock));
-	gap_min = div_u64(arch_timer_get_cntfrq() * E2E_GAP_MIN_NS, NSEC_PER_SEC);
+	spacing = div_u64(arch_timer_get_cntfrq() * E2E_SPACING_NS, NSEC_PER_SEC);
+	poll = div_u64(arch_timer_get_cntfrq() * E2E_POLL_NS, NSEC_PER_SEC);
+	if (e2e_resume_info(&paused, &resumed))
+		was = resumed;
 	start = prev_mono = ktime_get_mono_fast_ns();
-	prev_cnt = __arch_counter_get_cntvct();
+	prev_cnt = last_kept = next_poll = __arch_counter_get_cntvct();
 	while (!atomic_read_acquire(&e2e_release)) {
 		cnt = __arch_counter_get_cntvct();
 		mono = ktime_get_mono_fast_ns();
@@ -193,10 +235,14 @@ static void e2e_maybe_hold(void)
 			e2e_clock.counter_back++;
 		if (mono < prev_mono)
 			e2e_clock.mono_back++;
-		if (cnt >= prev_cnt && cnt - prev_cnt >= gap_min) {
-			struct e2e_gap g = { prev_cnt, cnt, prev_mono, mono };
-
-			e2e_keep_gap(&g);
+		if (cnt - last_kept >= spacing) {
+			e2e_clock.ring[e2e_clock.next++ % E2E_RING] = (struct e2e_sample){ cnt, mono };
+			last_kept = cnt;
+		}
+		if (!e2e_clock.found && cnt >= next_poll) {
+			next_poll = cnt + poll;
+			if (e2e_resume_info(&paused, &resumed) && resumed != was)
+				e2e_find_span(paused, resumed);
 		}
 		prev_cnt = cnt;
 		prev_mono = mono;
@@ -608,18 +654,6 @@ static int e2e_set_stop(const char *val, const struct kernel_param *kp)
 	return 0;
 }
 
-/* The reference VMM's INFO_RESUME: the guest counter at the last pause and at the resume. */
-#define E2E_INFO_RESUME 0xC600FE01
-static bool e2e_resume_info(u64 *paused, u64 *resumed)
-{
-	struct arm_smccc_res res;
-
-	arm_smccc_1_1_invoke(E2E_INFO_RESUME, &res);
-	*paused = res.a1;
-	*resumed = res.a2;
-	return res.a0 == 0;
-}
-
 static int e2e_get_resume(char *buf, const struct kernel_param *kp)
 {
 	u64 paused, resumed;
@@ -634,31 +668,21 @@ module_param_cb(resume, &e2e_resume_ops, NULL, 0444);
 MODULE_PARM_DESC(resume, "read: the guest counter the VM last resumed at (the VMM's INFO_RESUME)");
 
 /*
- * Writing a label prints, in one line, the gap of the last hold that spans
- * the VM's last pause and resume (as the VMM reports them), the backward
- * steps, and the deadline.
+ * Writing a label prints, in one line, what the last hold saw: the pause
+ * and resume counts the VMM reported, the guest's jump across them (-1 if
+ * the VM did not move during the hold), the backward steps, the deadline.
  */
 static int e2e_set_clock(const char *val, const struct kernel_param *kp)
 {
 	char label[32];
-	unsigned int i, n = min_t(unsigned int, e2e_clock.gaps, E2E_GAPS);
-	u64 paused = 0, resumed = 0;
-	const struct e2e_gap *span = NULL;
+	bool found = e2e_clock.found;
 
 	strscpy(label, val, sizeof(label));
 	strim(label);
-	if (e2e_resume_info(&paused, &resumed)) {
-		for (i = 0; i < n; i++) {
-			const struct e2e_gap *g = &e2e_clock.gap[i];
-
-			if (g->cnt_before <= paused && g->cnt_after >= resumed)
-				span = g;
-		}
-	}
 	pr_err("E2E-CLOCK when=%s g0=0x%llx g1=0x%llx freq=%lu jump=%lld mono=%llu-%llu back=%llu/%llu deadline=%llu fired=%llu\n",
-	       label, paused, resumed, (unsigned long)arch_timer_get_cntfrq(),
-	       span ? (s64)(span->cnt_after - span->cnt_before) : -1LL,
-	       span ? span->mono_before : 0, span ? span->mono_after : 0,
+	       label, e2e_clock.paused, e2e_clock.resumed, (unsigned long)arch_timer_get_cntfrq(),
+	       found ? (s64)(e2e_clock.after.cnt - e2e_clock.before.cnt) : -1LL,
+	       e2e_clock.before.mono, e2e_clock.after.mono,
 	       e2e_clock.counter_back, e2e_clock.mono_back,
 	       atomic_read_acquire(&e2e_deadline_state) == 2 ? e2e_deadline_ns : 0, e2e_fired_ns);
 	return 0;
