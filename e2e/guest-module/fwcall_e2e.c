@@ -679,9 +679,10 @@ static int e2e_set_clock(const char *val, const struct kernel_param *kp)
 
 	strscpy(label, val, sizeof(label));
 	strim(label);
-	pr_err("E2E-CLOCK when=%s g0=0x%llx g1=0x%llx freq=%lu jump=%lld mono=%llu-%llu back=%llu/%llu deadline=%llu fired=%llu\n",
+	pr_err("E2E-CLOCK when=%s g0=0x%llx g1=0x%llx freq=%lu jump=%lld cnt=0x%llx-0x%llx mono=%llu-%llu back=%llu/%llu deadline=%llu fired=%llu\n",
 	       label, e2e_clock.paused, e2e_clock.resumed, (unsigned long)arch_timer_get_cntfrq(),
 	       found ? (s64)(e2e_clock.after.cnt - e2e_clock.before.cnt) : -1LL,
+	       e2e_clock.before.cnt, e2e_clock.after.cnt,
 	       e2e_clock.before.mono, e2e_clock.after.mono,
 	       e2e_clock.counter_back, e2e_clock.mono_back,
 	       atomic_read_acquire(&e2e_deadline_state) == 2 ? e2e_deadline_ns : 0, e2e_fired_ns);

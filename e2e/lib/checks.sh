@@ -400,7 +400,7 @@ check_rollback() {
   fi
   leg=$(field "$attempt" leg)
   image=$(field "$attempt" image)
-  start=$(line_no "^E2E-L1 vmm-started leg=$leg ")
+  start=$(line_no "^E2E-L1 vmm-started leg=$leg( |$)")
   end=$(line_no "^E2E-L1 vmm-exit leg=$leg ")
   rc=$(field "$(first "^E2E-L1 vmm-exit leg=$leg ")" rc)
   if [ "$start" = 0 ] || [ "$end" = 0 ]; then

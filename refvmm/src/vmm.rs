@@ -392,6 +392,7 @@ fn serve(o: &Options, parts: Parts) -> Result<String, RunError> {
             features: vcpu_features,
             paused_at,
             stopped_at: machine.migration.stopped_at(),
+            stop_skew: machine.migration.stop_skew(),
         })?;
         let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
     }

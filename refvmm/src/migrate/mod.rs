@@ -99,6 +99,8 @@ pub struct Session {
     pending_report: Mutex<Option<RestoreReport>>,
     /// The host counter when the last vCPU thread left its run loop.
     stopped_at: AtomicU64,
+    /// ... and when the first one did (`u64::MAX`: none yet).
+    first_stopped_at: AtomicU64,
     /// Holds the vCPU threads of a restored VM right before their first
     /// `KVM_RUN`, so its counter is set at the last moment.
     gate_armed: AtomicBool,
@@ -187,6 +189,19 @@ impl Session {
     /// (the latest one is when the guest stopped).
     pub fn vcpu_stopped(&self, host_count: u64) {
         self.stopped_at.fetch_max(host_count, Ordering::AcqRel);
+        // The default 0 reads as "none yet": keep the smallest non-zero.
+        let _ = self
+            .first_stopped_at
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                (v == 0 || host_count < v).then_some(host_count)
+            });
+    }
+
+    /// Host ticks between the first and the last vCPU leaving its loop:
+    /// how long part of the guest ran while the rest was already stopped.
+    pub fn stop_skew(&self) -> u64 {
+        let first = self.first_stopped_at.load(Ordering::Acquire);
+        self.stopped_at().saturating_sub(first)
     }
 
     /// The host count when the guest stopped (0 if no vCPU stopped yet).
@@ -307,7 +322,8 @@ mod tests {
         let s = Session::default();
         s.vcpu_stopped(30);
         s.vcpu_stopped(10);
-        assert_eq!(s.stopped_at(), 30);
+        s.vcpu_stopped(20);
+        assert_eq!((s.stopped_at(), s.stop_skew()), (30, 20));
     }
 
     #[test]

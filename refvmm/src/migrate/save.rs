@@ -180,6 +180,8 @@ pub struct Saving<'a> {
     pub paused_at: Instant,
     /// The host count when the last vCPU thread left its loop (0: unknown).
     pub stopped_at: u64,
+    /// Host ticks between the first and the last vCPU stopping.
+    pub stop_skew: u64,
 }
 
 /// Saves the stopped VM; returns the `fwcall-migrate-saved` line.
@@ -267,11 +269,12 @@ pub fn save(s: &Saving<'_>) -> Result<String, VmmError> {
         fwcall: fwcall_time,
     };
     Ok(format!(
-        "fwcall-migrate-saved dir={} guest-count={:#x} realtime-ns={} freq-hz={} ram-bytes={} fwcall-bytes={} {downtime}\n",
+        "fwcall-migrate-saved dir={} guest-count={:#x} realtime-ns={} freq-hz={} stop-skew-us={} ram-bytes={} fwcall-bytes={} {downtime}\n",
         dir.display(),
         saved_clock.guest_count,
         saved_clock.realtime_ns,
         saved_clock.freq_hz,
+        clock::ticks_to_ns(s.stop_skew, freq_hz) / 1000,
         ram_written,
         blob.len(),
     ))
