@@ -166,17 +166,20 @@ static bool e2e_resume_info(u64 *paused, u64 *resumed)
 
 /*
  * What the held handler saw of the clocks. It samples the virtual counter
- * and CLOCK_MONOTONIC together, keeps recent samples at least
- * E2E_SPACING_NS apart in a ring, and asks the VMM's INFO_RESUME about once
- * a millisecond. When the answer changes the VM has just moved: the ring
- * then holds the last sample before the pause and the first after the
- * resume, and their difference is the blackout as the guest saw it.
+ * and CLOCK_MONOTONIC together and keeps recent samples at least
+ * E2E_SPACING_NS apart in a ring. After any gap of E2E_GAP_NS between two
+ * samples, and every E2E_POLL_NS anyway, it asks the VMM's INFO_RESUME
+ * (an HVC, so not at every sample: a pause landing during the call would
+ * count the call's time). When the answer changes the VM has just moved:
+ * the ring then holds the last sample before the pause and the first after
+ * the resume, and their difference is the blackout as the guest saw it.
  * Written only by the handler on E2E_HOLD_CPU while it holds, read after it
  * released.
  */
 #define E2E_RING 1024
-#define E2E_SPACING_NS (5ULL * NSEC_PER_USEC)
-#define E2E_POLL_NS (1ULL * NSEC_PER_MSEC)
+#define E2E_SPACING_NS (50ULL * NSEC_PER_USEC)
+#define E2E_GAP_NS (200ULL * NSEC_PER_USEC)
+#define E2E_POLL_NS (40ULL * NSEC_PER_MSEC)
 struct e2e_sample {
 	u64 cnt, mono;
 };
@@ -214,7 +217,7 @@ static void e2e_find_span(u64 paused, u64 resumed)
 
 static void e2e_maybe_hold(void)
 {
-	u64 start, cnt, mono, prev_cnt, prev_mono, last_kept, spacing, poll, next_poll;
+	u64 start, cnt, mono, prev_cnt, prev_mono, last_kept, spacing, gap, poll, next_poll;
 	u64 paused, resumed, was = 0;
 
 	if (smp_processor_id() != E2E_HOLD_CPU ||
@@ -222,6 +225,7 @@ static void e2e_maybe_hold(void)
 		return;
 	memset(&e2e_clock, 0, sizeof(e2e_clock));
 	spacing = div_u64(arch_timer_get_cntfrq() * E2E_SPACING_NS, NSEC_PER_SEC);
+	gap = div_u64(arch_timer_get_cntfrq() * E2E_GAP_NS, NSEC_PER_SEC);
 	poll = div_u64(arch_timer_get_cntfrq() * E2E_POLL_NS, NSEC_PER_SEC);
 	if (e2e_resume_info(&paused, &resumed))
 		was = resumed;
@@ -239,10 +243,13 @@ static void e2e_maybe_hold(void)
 			e2e_clock.ring[e2e_clock.next++ % E2E_RING] = (struct e2e_sample){ cnt, mono };
 			last_kept = cnt;
 		}
-		if (!e2e_clock.found && cnt >= next_poll) {
+		if (!e2e_clock.found && (cnt - prev_cnt >= gap || cnt >= next_poll)) {
 			next_poll = cnt + poll;
 			if (e2e_resume_info(&paused, &resumed) && resumed != was)
 				e2e_find_span(paused, resumed);
+			/* The call's own time is not a gap. */
+			cnt = __arch_counter_get_cntvct();
+			mono = ktime_get_mono_fast_ns();
 		}
 		prev_cnt = cnt;
 		prev_mono = mono;

@@ -111,7 +111,6 @@ pub struct Session {
 #[derive(Debug, Default)]
 struct Gate {
     waiting: usize,
-    open: bool,
 }
 
 impl Session {
@@ -141,14 +140,17 @@ impl Session {
     }
 
     fn wait_at_gate(&self) {
-        let Ok(mut g) = self.gate.lock() else { return };
-        g.waiting += 1;
+        match self.gate.lock() {
+            Ok(mut g) => g.waiting += 1,
+            Err(_) => return,
+        }
         self.gate_changed.notify_all();
-        while !g.open {
-            g = match self.gate_changed.wait(g) {
-                Ok(g) => g,
-                Err(_) => return,
-            };
+        // Spin (yielding) rather than sleep: the wait lasts as long as it
+        // takes to set the counter offset, and a thread woken from a
+        // condition variable would reach KVM_RUN milliseconds later on a
+        // loaded host, which the guest would see as a jump of its clock.
+        while self.gate_armed.load(Ordering::Acquire) {
+            std::thread::yield_now();
         }
     }
 
@@ -178,11 +180,7 @@ impl Session {
 
     /// Lets every vCPU thread enter the guest.
     pub fn open_gate(&self) {
-        if let Ok(mut g) = self.gate.lock() {
-            g.open = true;
-        }
         self.gate_armed.store(false, Ordering::Release);
-        self.gate_changed.notify_all();
     }
 
     /// A vCPU thread left its run loop for good at host count `host_count`
