@@ -204,7 +204,7 @@ pub fn prepare(o: &Options, dir: &Path, kvm: &Kvm) -> Result<Parts, RunError> {
         vm_fd.get_preferred_target(&mut init),
         "KVM_ARM_PREFERRED_TARGET",
     )?;
-    let mut fds = Vec::new();
+    let mut fds: Vec<VcpuFd> = Vec::new();
     for (i, v) in vcpus.iter().enumerate() {
         let fd = ctx(vm_fd.create_vcpu(i as u64), "KVM_CREATE_VCPU")?;
         let mut this = init;
@@ -316,6 +316,24 @@ pub fn prepare(o: &Options, dir: &Path, kvm: &Kvm) -> Result<Parts, RunError> {
     ctx(install_filter(&vm_fd, &plan), "installing the SMCCC filter")?;
     for r in plan.ranges() {
         eprint!("{}", format_args!("fwcall-refvmm: forwarding {r}\n"));
+    }
+
+    // KVM does a vCPU's first-run setup (vGIC resources, timers) inside its
+    // first KVM_RUN; do it now, with immediate_exit so the guest does not
+    // run, so that it is not counted in the guest's time once the counter
+    // is set.
+    for fd in &mut fds {
+        fd.set_kvm_immediate_exit(1);
+        match fd.run() {
+            Err(e) if e.errno() == libc::EINTR => {}
+            Err(e) => return Err(VmmError(format!("preparing a vCPU's first run: {e}")).into()),
+            Ok(exit) => {
+                return Err(
+                    VmmError(format!("a vCPU ran before its counter was set: {exit:?}")).into(),
+                );
+            }
+        }
+        fd.set_kvm_immediate_exit(0);
     }
 
     let saved_physical = vcpus
