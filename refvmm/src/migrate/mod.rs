@@ -89,6 +89,10 @@ pub struct RestoreReport {
     pub fwcall: Duration,
     /// The rest of the line (directory, policy, counter).
     pub detail: String,
+    /// The host count when the guest's counter was set (0: unknown).
+    pub counter_set_at: u64,
+    /// The counter frequency.
+    pub freq_hz: u64,
 }
 
 /// The migration state of a running VMM, shared by its threads.
@@ -99,8 +103,10 @@ pub struct Session {
     pending_report: Mutex<Option<RestoreReport>>,
     /// The host counter when the last vCPU thread left its run loop.
     stopped_at: AtomicU64,
-    /// ... and when the first one did (`u64::MAX`: none yet).
+    /// ... and when the first one did (0: none yet).
     first_stopped_at: AtomicU64,
+    /// The host counter when the last vCPU thread left the start gate.
+    gate_left_at: AtomicU64,
     /// Holds the vCPU threads of a restored VM right before their first
     /// `KVM_RUN`, so its counter is set at the last moment.
     gate_armed: AtomicBool,
@@ -140,6 +146,18 @@ impl Session {
     }
 
     fn wait_at_gate(&self) {
+        self.wait_at_gate_inner();
+        #[cfg(target_arch = "aarch64")]
+        self.gate_left_at
+            .fetch_max(clock::host::counter(), Ordering::AcqRel);
+    }
+
+    /// The host count when the last vCPU left the start gate (0: none).
+    pub fn gate_left_at(&self) -> u64 {
+        self.gate_left_at.load(Ordering::Acquire)
+    }
+
+    fn wait_at_gate_inner(&self) {
         match self.gate.lock() {
             Ok(mut g) => g.waiting += 1,
             Err(_) => return,
@@ -223,7 +241,18 @@ impl Session {
             total: first.saturating_duration_since(r.started),
             fwcall: r.fwcall,
         };
-        Some(format!("fwcall-migrate-restored {} {d}\n", r.detail))
+        // How long after the counter was set the last vCPU thread went on to
+        // its first KVM_RUN: guest time the VMM itself adds at the resume.
+        let gate = self.gate_left_at();
+        let entry_us = if gate == 0 || r.counter_set_at == 0 {
+            0
+        } else {
+            clock::ticks_to_ns(gate.saturating_sub(r.counter_set_at), r.freq_hz) / 1000
+        };
+        Some(format!(
+            "fwcall-migrate-restored {} entry-us={entry_us} {d}\n",
+            r.detail
+        ))
     }
 }
 
@@ -277,12 +306,14 @@ mod tests {
             started: Instant::now(),
             fwcall: Duration::from_micros(7),
             detail: "dir=/m policy=pause".into(),
+            counter_set_at: 0,
+            freq_hz: 1,
         });
         assert_eq!(s.take_restore_line(), None);
         s.entering_guest();
         let line = s.take_restore_line().unwrap();
         assert!(
-            line.starts_with("fwcall-migrate-restored dir=/m policy=pause total-us="),
+            line.starts_with("fwcall-migrate-restored dir=/m policy=pause entry-us=0 total-us="),
             "{line}"
         );
         assert!(line.contains(" fwcall-us=7 "));

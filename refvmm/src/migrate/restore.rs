@@ -88,6 +88,8 @@ impl Resuming {
         Ok(RestoreReport {
             started: self.started,
             fwcall: self.fwcall,
+            counter_set_at: r.now.host_count,
+            freq_hz: self.saved.freq_hz,
             detail: format!(
                 "dir={} policy={} counter={counter} saved-guest-count={:#x} guest-count={:#x} advance-ticks={advance} blackout-ns={} freq-hz={}",
                 self.dir.display(),
