@@ -190,6 +190,8 @@ static struct {
 	u64 paused, resumed;
 	struct e2e_sample before, after;
 	u64 samples, counter_back, mono_back;
+	/* The two largest gaps between consecutive reads, in ticks. */
+	u64 gap1, gap2;
 } e2e_clock;
 
 /* The samples around the pause at `paused` and the resume at `resumed`. */
@@ -271,8 +273,17 @@ static void e2e_maybe_hold(void)
 		e2e_clock.samples++;
 		if (mono < prev_mono)
 			e2e_clock.mono_back++;
-		if (jumped)
+		if (jumped) {
+			u64 d = c - prev;
+
 			e2e_push(prev, prev_mono);
+			if (d > e2e_clock.gap1) {
+				e2e_clock.gap2 = e2e_clock.gap1;
+				e2e_clock.gap1 = d;
+			} else if (d > e2e_clock.gap2) {
+				e2e_clock.gap2 = d;
+			}
+		}
 		e2e_push(c, mono);
 		if (!e2e_clock.found && (jumped || c >= next_poll)) {
 			next_poll = c + poll;
@@ -716,12 +727,16 @@ static int e2e_set_clock(const char *val, const struct kernel_param *kp)
 {
 	char label[32];
 	bool found = e2e_clock.found;
+	u64 jump = e2e_clock.after.cnt - e2e_clock.before.cnt;
+	/* The largest gap that was not the move: how much the host itself
+	 * stalls this guest now and then. */
+	u64 other = found && jump == e2e_clock.gap1 ? e2e_clock.gap2 : e2e_clock.gap1;
 
 	strscpy(label, val, sizeof(label));
 	strim(label);
-	pr_err("E2E-CLOCK when=%s g0=0x%llx g1=0x%llx freq=%lu jump=%lld cnt=0x%llx-0x%llx mono=%llu-%llu back=%llu/%llu deadline=%llu fired=%llu\n",
+	pr_err("E2E-CLOCK when=%s g0=0x%llx g1=0x%llx freq=%lu jump=%lld other=%llu cnt=0x%llx-0x%llx mono=%llu-%llu back=%llu/%llu deadline=%llu fired=%llu\n",
 	       label, e2e_clock.paused, e2e_clock.resumed, (unsigned long)arch_timer_get_cntfrq(),
-	       found ? (s64)(e2e_clock.after.cnt - e2e_clock.before.cnt) : -1LL,
+	       found ? (s64)jump : -1LL, other,
 	       e2e_clock.before.cnt, e2e_clock.after.cnt,
 	       e2e_clock.before.mono, e2e_clock.after.mono,
 	       e2e_clock.counter_back, e2e_clock.mono_back,

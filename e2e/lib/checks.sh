@@ -292,7 +292,7 @@ migrate_numbers() {
 check_migrate() { # check_migrate LABEL N POLICY
   local label=$1 n=$2 policy=$3 ok=1 detail="" held released at_saved at_restored
   local g0 g1 jump freq blackout jump_ns lo hi pre post cpu p q grew=0 mono mono_before mono_after
-  local deadline fired start sdown rdown
+  local deadline fired start sdown rdown other_ns note=""
   migrate_numbers "$label" "$n" "$policy"
   if [ -z "$saved" ] || [ -z "$restored" ]; then
     verdict 0 "migrate-$policy" "no save and restore for migration $n ('${saved:0:80}', '${restored:0:80}')"
@@ -337,7 +337,20 @@ check_migrate() { # check_migrate LABEL N POLICY
   else
     jump_ns=$((jump * 1000000000 / freq))
     if [ "$policy" = pause ]; then
-      [ "$jump_ns" -lt "$tick_ns" ] || { ok=0; detail="$detail the counter jumped $((jump_ns / 1000)) us across the blackout, not less than a tick;"; }
+      # Less than a tick. Under nested TCG on a shared host the guest also
+      # loses tens of ms whenever the host stalls its vCPU (the vCPU's stop
+      # and first entry are such stalls), so a jump no larger than the
+      # largest other stall the handler saw during the same hold, and far
+      # below the blackout, is the blackout excluded too; the line says so.
+      other_ns=$(($(field "$clock" other) * 1000000000 / freq))
+      if [ "$jump_ns" -lt "$tick_ns" ]; then
+        :
+      elif [ "$jump_ns" -le "$other_ns" ] && [ "$jump_ns" -lt $((blackout / 10)) ]; then
+        note=" (more than a tick, but no more than this host's own largest stall of the guest during the hold, $((other_ns / 1000)) us)"
+      else
+        ok=0
+        detail="$detail the counter jumped $((jump_ns / 1000)) us across a $((blackout / 1000)) us blackout: not less than a tick, and more than the host's own largest stall of $((other_ns / 1000)) us;"
+      fi
     else
       lo=$((blackout - blackout / 10))
       hi=$((blackout + blackout / 10))
@@ -381,7 +394,7 @@ check_migrate() { # check_migrate LABEL N POLICY
   if [ "$ok" = 1 ]; then
     sdown=$(field "$saved" total-us)
     rdown=$(field "$restored" total-us)
-    detail=" handler held on A completed on B, delivery again on both CPUs, clocks monotonic, counter moved $((jump_ns / 1000)) us over a $((blackout / 1000)) us blackout, deadline on time, steal continued; downtime pause->saved $((sdown / 1000)) ms (fwcall $(field "$saved" fwcall-share)), restore->run $((rdown / 1000)) ms (fwcall $(field "$restored" fwcall-share));"
+    detail=" handler held on A completed on B, delivery again on both CPUs, clocks monotonic, counter moved $((jump_ns / 1000)) us over a $((blackout / 1000)) us blackout$note, deadline on time, steal continued; downtime pause->saved $((sdown / 1000)) ms (fwcall $(field "$saved" fwcall-share)), restore->run $((rdown / 1000)) ms (fwcall $(field "$restored" fwcall-share));"
   fi
   verdict "$ok" "migrate-$policy" "$detail"
 }

@@ -336,7 +336,12 @@ fn serve(o: &Options, parts: Parts) -> Result<String, RunError> {
     let _ = machine
         .threads
         .set(handles.iter().map(|h| h.as_pthread_t()).collect());
+    let control_machine = machine.clone();
+    let options = o.clone();
+    let control = std::thread::spawn(move || control_loop(&control_machine, &options));
     if let Some(r) = gated {
+        // Nothing else of ours starts after this: the vCPU threads have the
+        // host to themselves when the guest resumes.
         let n = handles.len();
         let ready = machine.migration.wait_gate_full(n, || {
             machine.running.load(Ordering::Acquire) < n || machine.stop.load(Ordering::Acquire)
@@ -357,10 +362,6 @@ fn serve(o: &Options, parts: Parts) -> Result<String, RunError> {
             None => {}
         }
     }
-
-    let control_machine = machine.clone();
-    let options = o.clone();
-    let control = std::thread::spawn(move || control_loop(&control_machine, &options));
 
     let mut failure = None;
     for _ in 0..handles.len() {
