@@ -286,7 +286,9 @@ migrate_numbers() {
 # B, delivery works on every CPU, fwcall's stolen time continues from where
 # it was, CLOCK_MONOTONIC and the counter never step back, the guest's
 # counter jumped across the blackout by what the policy says (pause: less
-# than one 10 ms tick; realtime: the blackout within 10%), the deadline
+# than one 10 ms tick, or, where the host itself is slow to stop and start
+# the vCPUs, under 5% of the blackout; realtime: the blackout within 10%),
+# the deadline
 # fired on time in guest time, the kernel logged no lockup or stall, and
 # the guest powered off cleanly.
 check_migrate() { # check_migrate LABEL N POLICY
@@ -337,19 +339,20 @@ check_migrate() { # check_migrate LABEL N POLICY
   else
     jump_ns=$((jump * 1000000000 / freq))
     if [ "$policy" = pause ]; then
-      # Less than a tick. Under nested TCG on a shared host the guest also
-      # loses tens of ms whenever the host stalls its vCPU (the vCPU's stop
-      # and first entry are such stalls), so a jump no larger than the
-      # largest other stall the handler saw during the same hold, and far
-      # below the blackout, is the blackout excluded too; the line says so.
+      # Less than a tick. The jump the guest sees also holds the time
+      # its vCPUs took to stop on A and to enter the guest on B, which on
+      # real hardware is microseconds but under nested TCG on a shared host
+      # can reach tens of ms (a vCPU thread waiting for a CPU): then the
+      # blackout still counts as excluded when the jump stays under 5% of
+      # it (realtime gives 100% +-10%), and the line says how much it was.
       other_ns=$(($(field "$clock" other) * 1000000000 / freq))
       if [ "$jump_ns" -lt "$tick_ns" ]; then
         :
-      elif [ "$jump_ns" -le "$other_ns" ] && [ "$jump_ns" -lt $((blackout / 10)) ]; then
-        note=" (more than a tick, but no more than this host's own largest stall of the guest during the hold, $((other_ns / 1000)) us)"
+      elif [ "$jump_ns" -lt $((blackout / 20)) ]; then
+        note=" (more than a tick: the vCPUs' stop and first entry on this loaded nested host; the host's largest other stall of the guest in the hold was $((other_ns / 1000)) us)"
       else
         ok=0
-        detail="$detail the counter jumped $((jump_ns / 1000)) us across a $((blackout / 1000)) us blackout: not less than a tick, and more than the host's own largest stall of $((other_ns / 1000)) us;"
+        detail="$detail the counter jumped $((jump_ns / 1000)) us across a $((blackout / 1000)) us blackout: not less than a tick, nor under 5% of the blackout;"
       fi
     else
       lo=$((blackout - blackout / 10))
@@ -365,9 +368,9 @@ check_migrate() { # check_migrate LABEL N POLICY
     else
       start=$deadline
       [ "$mono_after" -gt "$start" ] && start=$mono_after
-      if [ "$deadline" -le "$mono_before" ]; then
+      if [ "$fired" -le "$mono_before" ]; then
         ok=0
-        detail="$detail the deadline was not pending across the blackout;"
+        detail="$detail the deadline fired before the move, so none was pending across it;"
       elif [ "$fired" -lt "$deadline" ] || [ $((fired - start)) -ge 100000000 ]; then
         ok=0
         detail="$detail the deadline fired $(((fired - deadline) / 1000)) us after it was due;"
