@@ -288,9 +288,8 @@ migrate_numbers() {
 # counter jumped across the blackout by what the policy says (pause: less
 # than one 10 ms tick, or, where the host itself is slow to stop and start
 # the vCPUs, under 5% of the blackout; realtime: the blackout within 10%),
-# the deadline
-# fired on time in guest time, the kernel logged no lockup or stall, and
-# the guest powered off cleanly.
+# the deadline fired on time in guest time, the kernel logged no lockup or
+# stall, and the guest powered off cleanly.
 check_migrate() { # check_migrate LABEL N POLICY
   local label=$1 n=$2 policy=$3 ok=1 detail="" held released at_saved at_restored
   local g0 g1 jump freq blackout jump_ns lo hi pre post cpu p q grew=0 mono mono_before mono_after
