@@ -58,7 +58,13 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "acpi")]
+pub mod acpi;
 pub mod config;
+#[cfg(any(feature = "fdt", feature = "acpi"))]
+mod describe;
+#[cfg(feature = "fdt")]
+pub mod fdt;
 pub mod features;
 #[cfg(feature = "kvm")]
 pub mod kvm;

@@ -1,7 +1,11 @@
-//! The device tree the guest boots with: memory, CPUs, PSCI and SDEI over
-//! HVC, the GICv3, the architected timer and `chosen`.
+//! The device tree the guest boots with: memory, CPUs, the GICv3, the
+//! architected timer and `chosen`, written here; the firmware nodes (PSCI
+//! and SDEI over HVC, reserved memory when needed) written by fwcall's
+//! [`fwcall::fdt`] helper from the VM itself, so the tree cannot promise
+//! what fwcall does not serve.
 
-use vm_fdt::{Error, FdtWriter};
+use fwcall::fdt::{FdtError, FirmwareNodes};
+use vm_fdt::FdtWriter;
 
 use crate::layout::{GICD_BASE, GICD_SIZE, GICR_BASE, RAM_BASE, gicr_size};
 
@@ -16,8 +20,9 @@ pub struct FdtParams {
     pub cmdline: String,
     /// The initrd's first byte and one past its last.
     pub initrd: Option<(u64, u64)>,
-    /// Whether to advertise SDEI (`/firmware/sdei`).
-    pub sdei: bool,
+    /// fwcall's nodes: `/psci`, `/firmware/sdei` when SDEI is served,
+    /// `/reserved-memory` when the PV-time region needs it.
+    pub firmware: FirmwareNodes,
 }
 
 const GIC_PHANDLE: u32 = 1;
@@ -26,7 +31,7 @@ const GIC_PPI: u32 = 1;
 const IRQ_LEVEL_HIGH: u32 = 4;
 
 /// Builds the flattened device tree.
-pub fn build(p: &FdtParams) -> Result<Vec<u8>, Error> {
+pub fn build(p: &FdtParams) -> Result<Vec<u8>, FdtError> {
     let mut f = FdtWriter::new()?;
     let root = f.begin_node("")?;
     f.property_string("compatible", "linux,dummy-virt")?;
@@ -63,23 +68,8 @@ pub fn build(p: &FdtParams) -> Result<Vec<u8>, Error> {
     }
     f.end_node(cpus)?;
 
-    let psci = f.begin_node("psci")?;
-    f.property_string_list(
-        "compatible",
-        vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()],
-    )?;
-    f.property_string("method", "hvc")?;
-    f.end_node(psci)?;
-
-    if p.sdei {
-        // Linux finds SDEI here, then calls SDEI_VERSION over the conduit.
-        let fw = f.begin_node("firmware")?;
-        let sdei = f.begin_node("sdei")?;
-        f.property_string("compatible", "arm,sdei-1.0")?;
-        f.property_string("method", "hvc")?;
-        f.end_node(sdei)?;
-        f.end_node(fw)?;
-    }
+    // PSCI (served by KVM) and SDEI (served by fwcall), as fwcall decided.
+    p.firmware.write(&mut f)?;
 
     let vcpus = u32::try_from(p.mpidrs.len()).unwrap_or(u32::MAX);
     let gic = f.begin_node(&format!("intc@{GICD_BASE:x}"))?;
@@ -102,7 +92,7 @@ pub fn build(p: &FdtParams) -> Result<Vec<u8>, Error> {
     f.end_node(timer)?;
 
     f.end_node(root)?;
-    f.finish()
+    Ok(f.finish()?)
 }
 
 #[cfg(test)]
@@ -146,12 +136,19 @@ mod tests {
     }
 
     fn params(sdei: bool) -> FdtParams {
+        // The nodes come from the VM the VMM builds, as in `vmm.rs`.
+        let config = crate::firmware::config(&[0, 1], 256 << 20, sdei);
+        let vm = fwcall::Vm::new(config, fwcall::NoMemory).unwrap();
+        let options = fwcall::fdt::FdtOptions {
+            psci: Some(fwcall::fdt::PsciVersion::V1_1),
+            ..Default::default()
+        };
         FdtParams {
             mpidrs: vec![0, 1],
             ram_size: 256 << 20,
             cmdline: "console=ttyS0".into(),
             initrd: Some((0x4800_0000, 0x4810_0000)),
-            sdei,
+            firmware: FirmwareNodes::for_vm(&vm, &options).unwrap(),
         }
     }
 
@@ -171,6 +168,10 @@ mod tests {
         let props = properties(&build(&params(true)).unwrap());
         assert_eq!(find(&props, "/psci", "method"), Some(b"hvc\0".as_slice()));
         assert_eq!(
+            find(&props, "/psci", "compatible"),
+            Some(b"arm,psci-1.0\0arm,psci-0.2\0".as_slice())
+        );
+        assert_eq!(
             find(&props, "/firmware/sdei", "compatible"),
             Some(b"arm,sdei-1.0\0".as_slice())
         );
@@ -184,6 +185,16 @@ mod tests {
     fn sdei_node_is_absent_when_sdei_is_off() {
         let props = properties(&build(&params(false)).unwrap());
         assert!(find(&props, "/firmware/sdei", "compatible").is_none());
+    }
+
+    #[test]
+    fn pvtime_region_outside_ram_needs_no_reserved_memory() {
+        let props = properties(&build(&params(true)).unwrap());
+        assert!(
+            props
+                .iter()
+                .all(|(p, _, _)| !p.starts_with("/reserved-memory"))
+        );
     }
 
     #[test]

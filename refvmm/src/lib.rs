@@ -6,7 +6,7 @@
 //! * [`layout`]: the guest physical memory map;
 //! * [`memory`]: RAM and the PV-time region (each its own memslot) and the
 //!   kernel/initrd/device-tree loaders;
-//! * [`fdt`]: the device tree (PSCI and SDEI over HVC);
+//! * [`fdt`]: the device tree (its PSCI and SDEI nodes from `fwcall::fdt`);
 //! * [`firmware`]: fwcall's configuration for this machine;
 //! * [`exits`]: hypercall and MMIO exits, written against fwcall's
 //!   register trait so they run on KVM and on a fake register file alike;

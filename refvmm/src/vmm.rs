@@ -213,13 +213,27 @@ fn boot(o: &Options, kvm: &Kvm) -> Result<Parts, VmmError> {
         eprintln!("fwcall-refvmm: forwarding {r}");
     }
 
+    // The firmware nodes come from fwcall's VM; PSCI is KVM's, at the
+    // version KVM reports for the guest.
+    let psci = ctx(
+        read_one_reg(&vcpu_fds[0], abi::PSCI_VERSION),
+        "reading the PSCI version",
+    )?;
+    let options = fwcall::fdt::FdtOptions {
+        psci: Some(fwcall::fdt::PsciVersion::from_word(psci as u32)),
+        ..Default::default()
+    };
+    let firmware = ctx(
+        fwcall::fdt::FirmwareNodes::for_vm(&vm, &options),
+        "describing the firmware",
+    )?;
     let dtb = ctx(
         fdt::build(&fdt::FdtParams {
             mpidrs: mpidrs.clone(),
             ram_size: mem.ram_size(),
             cmdline: o.cmdline.clone(),
             initrd: boot.initrd,
-            sdei: o.sdei,
+            firmware,
         }),
         "building the device tree",
     )?;
