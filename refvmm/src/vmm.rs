@@ -547,6 +547,12 @@ fn control_loop(m: &Machine, o: &Options) {
         }
         if migrate::take_save_request() {
             match &o.save_to {
+                // An image someone may still restore is never overwritten;
+                // the guest keeps running.
+                Some(dir) if dir.join(migrate::image::MANIFEST).exists() => eprintln!(
+                    "fwcall-refvmm: SIGPWR ignored: {} already holds a saved VM",
+                    dir.display()
+                ),
                 // Every vCPU thread leaves KVM_RUN and stops; the main
                 // thread saves once all have.
                 Some(_) if m.migration.request_save() => m.shutdown(),
