@@ -5,7 +5,7 @@
 
 use fwcall::pvtime::vm_memory::VmMemory;
 use fwcall::snapshot::{CompatError, RestoreError};
-use fwcall::{Vm, VmConfig};
+use fwcall::{CpuFeatures, Vm, VmConfig};
 use vm_memory::GuestMemoryMmap;
 
 use crate::firmware::{self, FwVm, INFO_SERVICE_BIT, Offer};
@@ -45,8 +45,17 @@ fn hint(e: &CompatError) -> Option<&'static str> {
 
 /// The fwcall configuration a destination offering `offer` starts with,
 /// for the saved vCPUs and RAM.
-pub fn destination_config(offer: &Offer, mpidrs: &[u64], ram_size: u64) -> VmConfig {
-    firmware::config_offering(mpidrs, ram_size, offer)
+pub fn destination_config(
+    offer: &Offer,
+    mpidrs: &[u64],
+    ram_size: u64,
+    cpu: CpuFeatures,
+) -> VmConfig {
+    let mut config = firmware::config_offering(mpidrs, ram_size, offer);
+    if let Some(s) = config.sdei.as_mut() {
+        s.cpu_features = cpu;
+    }
+    config
 }
 
 /// Restores fwcall's snapshot `blob` into what `offer` can serve, over the
@@ -60,10 +69,11 @@ pub fn restore_fwcall(
     offer: &Offer,
     mpidrs: &[u64],
     ram_size: u64,
+    cpu: CpuFeatures,
     pvtime: GuestMemoryMmap,
     blob: &[u8],
 ) -> Result<FwVm, Refusal> {
-    let config = destination_config(offer, mpidrs, ram_size);
+    let config = destination_config(offer, mpidrs, ram_size, cpu);
     let mut vm = Vm::restore(config, VmMemory(pvtime), blob).map_err(|e| match e {
         RestoreError::Incompatible(c) => Refusal::offers_less(&c, hint(&c)),
         other => Refusal(format!("fwcall's snapshot cannot be restored: {other}")),
@@ -117,7 +127,14 @@ mod tests {
 
     fn restore(dest: &Offer, blob: &[u8]) -> Result<FwVm, Refusal> {
         let mem = GuestMem::new(RAM).unwrap();
-        restore_fwcall(dest, &MPIDRS, RAM, mem.pvtime.clone(), blob)
+        restore_fwcall(
+            dest,
+            &MPIDRS,
+            RAM,
+            CpuFeatures::default(),
+            mem.pvtime.clone(),
+            blob,
+        )
     }
 
     #[test]

@@ -176,6 +176,28 @@ pub fn prepare(o: &Options, dir: &Path, kvm: &Kvm) -> Result<Parts, RunError> {
         mpidrs.push(mpidr & vmm::MPIDR_MASK);
     }
 
+    // The guest's CPU features (handler-entry PSTATE) are those of its
+    // saved ID registers, which are written back to the new vCPUs below
+    // (KVM refuses values this host cannot back).
+    let id_reg = |r: fwcall::kvm::Reg| {
+        vcpus
+            .first()
+            .and_then(|v| v.reg(r.kvm_id()))
+            .and_then(Reg::as_u64)
+    };
+    let cpu = match (
+        id_reg(fwcall::kvm::Reg::IdAa64Pfr1El1),
+        id_reg(fwcall::kvm::Reg::IdAa64Mmfr1El1),
+    ) {
+        (Some(pfr1), Some(mmfr1)) => fwcall::CpuFeatures::from_id_registers(pfr1, mmfr1),
+        _ => {
+            return Err(refuse(
+                dir,
+                "the image's vCPU 0 has no ID_AA64PFR1_EL1/ID_AA64MMFR1_EL1 (not a refvmm image?)",
+            ));
+        }
+    };
+
     // fwcall first: a guest that saw more than this VMM offers is refused
     // before a KVM VM even exists.
     let mem = ctx(
@@ -187,6 +209,7 @@ pub fn prepare(o: &Options, dir: &Path, kvm: &Kvm) -> Result<Parts, RunError> {
         &o.offer,
         &mpidrs,
         m.ram_size,
+        cpu,
         mem.pvtime.clone(),
         &image.fwcall,
     )
@@ -346,7 +369,7 @@ pub fn prepare(o: &Options, dir: &Path, kvm: &Kvm) -> Result<Parts, RunError> {
         vm_fd,
         gic: gic_fd,
         vcpu_fds: fds,
-        config: compat::destination_config(&o.offer, &mpidrs, m.ram_size),
+        config: compat::destination_config(&o.offer, &mpidrs, m.ram_size, cpu),
         fw,
         mem,
         uart_lcr: image.machine.uart_lcr,
