@@ -11,6 +11,18 @@
  * each CPU's steal as the kernel accounted it next to what fwcall's record
  * says. The event stays registered so the shutdown path unregisters it.
  *
+ * For the migration checks a held handler also watches the clocks: it
+ * samples the virtual counter and CLOCK_MONOTONIC while it spins and keeps
+ * recent samples and, when the VMM's INFO_RESUME changes during the hold,
+ * the two around the move, and any step backwards. `deadline_ms` arms a CLOCK_MONOTONIC timer whose firing
+ * time is kept, so a deadline pending across a migration can be checked.
+ * `resume` reads, through the reference VMM's own service (INFO_RESUME),
+ * the guest counter value the VM last resumed at; `clock` prints the
+ * handler's jump across the move, the deadline and the backward steps in
+ * one line; `steal` prints fwcall's stolen-time
+ * records; `mono` reads CLOCK_MONOTONIC. Console output is slow (every
+ * character is an MMIO exit), so each of these prints one short line.
+ *
  * The driver's sdei_event_* functions are not exported to modules in the
  * Debian kernel, so /init reads their addresses from /proc/kallsyms and
  * passes them as parameters; each one is checked against its name with
@@ -23,6 +35,7 @@
 #include <linux/arm_sdei.h>
 #include <linux/atomic.h>
 #include <linux/cpu.h>
+#include <linux/hrtimer.h>
 #include <linux/cpumask.h>
 #include <linux/io.h>
 #include <linux/kernel_stat.h>
@@ -34,6 +47,7 @@
 #include <linux/string.h>
 #include <linux/sysfs.h>
 #include <linux/timekeeping.h>
+#include <asm/arch_timer.h>
 #include <asm/cputype.h>
 #include <asm/pvclock-abi.h>
 #include <asm/ptrace.h>
@@ -128,28 +142,218 @@ static DEFINE_PER_CPU(struct e2e_cpu, e2e_cpu);
  * to accept its completion. Reading `hold` gives the state.
  */
 #define E2E_HOLD_CPU 1
-#define E2E_HOLD_MAX_NS (5ULL * NSEC_PER_SEC)
 enum { HOLD_IDLE, HOLD_ARMED, HOLD_HOLDING, HOLD_RELEASED, HOLD_TIMED_OUT };
 static atomic_t e2e_hold = ATOMIC_INIT(HOLD_IDLE);
 static atomic_t e2e_release = ATOMIC_INIT(0);
 
+/* How long a hold may last, in guest time (a migration's blackout under
+ * the realtime policy counts). */
+static unsigned int hold_max_ms = 5000;
+module_param(hold_max_ms, uint, 0644);
+MODULE_PARM_DESC(hold_max_ms, "bound on a held handler, in ms of CLOCK_MONOTONIC");
+
+/* The reference VMM's INFO_RESUME: the guest counter at the last pause and at the resume. */
+#define E2E_INFO_RESUME 0xC600FE01
+static bool e2e_resume_info(u64 *paused, u64 *resumed)
+{
+	struct arm_smccc_res res;
+
+	arm_smccc_1_1_invoke(E2E_INFO_RESUME, &res);
+	*paused = res.a1;
+	*resumed = res.a2;
+	return res.a0 == 0;
+}
+
+/*
+ * What the held handler saw of the clocks. It samples the virtual counter
+ * and CLOCK_MONOTONIC together and keeps recent samples at least
+ * E2E_SPACING_NS apart in a ring. After any gap of E2E_GAP_NS between two
+ * samples, and every E2E_POLL_NS anyway, it asks the VMM's INFO_RESUME
+ * (an HVC, so not at every sample: a pause landing during the call would
+ * count the call's time). When the answer changes the VM has just moved:
+ * the ring then holds the last sample before the pause and the first after
+ * the resume, and their difference is the blackout as the guest saw it.
+ * Written only by the handler on E2E_HOLD_CPU while it holds, read after it
+ * released.
+ */
+#define E2E_RING 1024
+#define E2E_SPACING_NS (50ULL * NSEC_PER_USEC)
+#define E2E_GAP_NS (200ULL * NSEC_PER_USEC)
+#define E2E_POLL_NS (40ULL * NSEC_PER_MSEC)
+struct e2e_sample {
+	u64 cnt, mono;
+};
+static struct {
+	struct e2e_sample ring[E2E_RING];
+	unsigned int next;
+	bool found;
+	u64 paused, resumed;
+	struct e2e_sample before, after;
+	u64 samples, counter_back, mono_back;
+	/* The two largest gaps between consecutive reads, in ticks. */
+	u64 gap1, gap2;
+} e2e_clock;
+
+/* The samples around the pause at `paused` and the resume at `resumed`. */
+static void e2e_find_span(u64 paused, u64 resumed)
+{
+	unsigned int i, n = min_t(unsigned int, e2e_clock.next, E2E_RING);
+	const struct e2e_sample *before = NULL, *after = NULL;
+
+	for (i = 0; i < n; i++) {
+		const struct e2e_sample *s = &e2e_clock.ring[i];
+
+		if (s->cnt <= paused && (!before || s->cnt > before->cnt))
+			before = s;
+		if (s->cnt >= resumed && (!after || s->cnt < after->cnt))
+			after = s;
+	}
+	e2e_clock.paused = paused;
+	e2e_clock.resumed = resumed;
+	if (before && after) {
+		e2e_clock.before = *before;
+		e2e_clock.after = *after;
+		e2e_clock.found = true;
+	}
+}
+
+static void e2e_push(u64 cnt, u64 mono)
+{
+	e2e_clock.ring[e2e_clock.next++ % E2E_RING] = (struct e2e_sample){ cnt, mono };
+}
+
+/* The virtual counter, touching no memory (not even the stack). */
+static __always_inline u64 e2e_counter(void)
+{
+	isb();
+	return read_sysreg(cntvct_el0);
+}
+
 static void e2e_maybe_hold(void)
 {
-	u64 start;
+	u64 start, cnt, mono, prev_mono, spacing, gap, poll, next_poll;
+	u64 paused, resumed, was = 0, back = 0;
 
 	if (smp_processor_id() != E2E_HOLD_CPU ||
 	    atomic_cmpxchg(&e2e_hold, HOLD_ARMED, HOLD_HOLDING) != HOLD_ARMED)
 		return;
-	start = ktime_get_mono_fast_ns();
+	memset(&e2e_clock, 0, sizeof(e2e_clock));
+	spacing = div_u64(arch_timer_get_cntfrq() * E2E_SPACING_NS, NSEC_PER_SEC);
+	gap = div_u64(arch_timer_get_cntfrq() * E2E_GAP_NS, NSEC_PER_SEC);
+	poll = div_u64(arch_timer_get_cntfrq() * E2E_POLL_NS, NSEC_PER_SEC);
+	if (e2e_resume_info(&paused, &resumed))
+		was = resumed;
+	start = prev_mono = ktime_get_mono_fast_ns();
+	cnt = next_poll = e2e_counter();
 	while (!atomic_read_acquire(&e2e_release)) {
-		if (ktime_get_mono_fast_ns() - start > E2E_HOLD_MAX_NS) {
+		u64 prev = cnt, c;
+		bool jumped = false;
+
+		/*
+		 * Spin on the counter alone, in registers, until E2E_SPACING_NS
+		 * passed or two reads are E2E_GAP_NS apart. Nearly all the time
+		 * is spent here, so a pause almost always lands here, and on the
+		 * destination the first read after the resume needs no memory
+		 * but this code (each page the guest touches first costs a
+		 * stage-2 fault there, which is guest time).
+		 */
+		for (;;) {
+			c = e2e_counter();
+			if (c < prev)
+				back++;
+			if (c - prev >= gap) {
+				jumped = true;
+				break;
+			}
+			prev = c;
+			if (c - cnt >= spacing)
+				break;
+		}
+		mono = ktime_get_mono_fast_ns();
+		e2e_clock.samples++;
+		if (mono < prev_mono)
+			e2e_clock.mono_back++;
+		if (jumped) {
+			u64 d = c - prev;
+
+			e2e_push(prev, prev_mono);
+			if (d > e2e_clock.gap1) {
+				e2e_clock.gap2 = e2e_clock.gap1;
+				e2e_clock.gap1 = d;
+			} else if (d > e2e_clock.gap2) {
+				e2e_clock.gap2 = d;
+			}
+		}
+		e2e_push(c, mono);
+		if (!e2e_clock.found && (jumped || c >= next_poll)) {
+			next_poll = c + poll;
+			if (e2e_resume_info(&paused, &resumed) && resumed != was)
+				e2e_find_span(paused, resumed);
+			/* The call's own time is not a gap. */
+			c = e2e_counter();
+			mono = ktime_get_mono_fast_ns();
+		}
+		cnt = c;
+		prev_mono = mono;
+		if (mono - start > (u64)hold_max_ms * NSEC_PER_MSEC) {
+			e2e_clock.counter_back = back;
 			atomic_set(&e2e_hold, HOLD_TIMED_OUT);
 			return;
 		}
 		cpu_relax();
 	}
+	e2e_clock.counter_back = back;
 	atomic_set(&e2e_hold, HOLD_RELEASED);
 }
+
+/* A CLOCK_MONOTONIC deadline armed from the shell, on the writer's CPU. */
+static struct hrtimer e2e_deadline_timer;
+static u64 e2e_deadline_ns, e2e_fired_ns;
+static atomic_t e2e_deadline_state = ATOMIC_INIT(0); /* 0 idle, 1 armed, 2 fired */
+
+static enum hrtimer_restart e2e_deadline_fn(struct hrtimer *t)
+{
+	e2e_fired_ns = ktime_get_ns();
+	atomic_set_release(&e2e_deadline_state, 2);
+	return HRTIMER_NORESTART;
+}
+
+static int e2e_set_deadline(const char *val, const struct kernel_param *kp)
+{
+	unsigned int ms;
+	int err = kstrtouint(val, 0, &ms);
+
+	if (err)
+		return err;
+	hrtimer_cancel(&e2e_deadline_timer);
+	e2e_fired_ns = 0;
+	e2e_deadline_ns = ktime_get_ns() + (u64)ms * NSEC_PER_MSEC;
+	atomic_set(&e2e_deadline_state, 1);
+	hrtimer_start(&e2e_deadline_timer, ns_to_ktime(e2e_deadline_ns), HRTIMER_MODE_ABS);
+	return 0;
+}
+
+static int e2e_get_deadline(char *buf, const struct kernel_param *kp)
+{
+	static const char *const names[] = { "idle", "armed", "fired" };
+
+	return sysfs_emit(buf, "%s\n", names[atomic_read_acquire(&e2e_deadline_state)]);
+}
+
+static const struct kernel_param_ops e2e_deadline_ops = {
+	.set = e2e_set_deadline, .get = e2e_get_deadline
+};
+module_param_cb(deadline_ms, &e2e_deadline_ops, NULL, 0644);
+MODULE_PARM_DESC(deadline_ms, "arm a CLOCK_MONOTONIC timer this many ms ahead; read: its state");
+
+static int e2e_get_mono(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%llu\n", ktime_get_ns());
+}
+
+static const struct kernel_param_ops e2e_mono_ops = { .get = e2e_get_mono };
+module_param_cb(mono, &e2e_mono_ops, NULL, 0444);
+MODULE_PARM_DESC(mono, "read: CLOCK_MONOTONIC in ns");
 
 static int e2e_set_hold(const char *val, const struct kernel_param *kp)
 {
@@ -501,6 +705,73 @@ static int e2e_set_stop(const char *val, const struct kernel_param *kp)
 	return 0;
 }
 
+static int e2e_get_resume(char *buf, const struct kernel_param *kp)
+{
+	u64 paused, resumed;
+
+	if (!e2e_resume_info(&paused, &resumed))
+		return sysfs_emit(buf, "none\n");
+	return sysfs_emit(buf, "0x%llx\n", resumed);
+}
+
+static const struct kernel_param_ops e2e_resume_ops = { .get = e2e_get_resume };
+module_param_cb(resume, &e2e_resume_ops, NULL, 0444);
+MODULE_PARM_DESC(resume, "read: the guest counter the VM last resumed at (the VMM's INFO_RESUME)");
+
+/*
+ * Writing a label prints, in one line, what the last hold saw: the pause
+ * and resume counts the VMM reported, the guest's jump across them (-1 if
+ * the VM did not move during the hold), the backward steps, the deadline.
+ */
+static int e2e_set_clock(const char *val, const struct kernel_param *kp)
+{
+	char label[32];
+	bool found = e2e_clock.found;
+	u64 jump = e2e_clock.after.cnt - e2e_clock.before.cnt;
+	/* The largest gap that was not the move: how much the host itself
+	 * stalls this guest now and then. */
+	u64 other = found && jump == e2e_clock.gap1 ? e2e_clock.gap2 : e2e_clock.gap1;
+
+	strscpy(label, val, sizeof(label));
+	strim(label);
+	pr_err("E2E-CLOCK when=%s g0=0x%llx g1=0x%llx freq=%lu jump=%lld other=%llu cnt=0x%llx-0x%llx mono=%llu-%llu back=%llu/%llu deadline=%llu fired=%llu\n",
+	       label, e2e_clock.paused, e2e_clock.resumed, (unsigned long)arch_timer_get_cntfrq(),
+	       found ? (s64)jump : -1LL, other,
+	       e2e_clock.before.cnt, e2e_clock.after.cnt,
+	       e2e_clock.before.mono, e2e_clock.after.mono,
+	       e2e_clock.counter_back, e2e_clock.mono_back,
+	       atomic_read_acquire(&e2e_deadline_state) == 2 ? e2e_deadline_ns : 0, e2e_fired_ns);
+	return 0;
+}
+
+/* Writing a label prints every online CPU's stolen-time record as fwcall wrote it. */
+static int e2e_set_steal(const char *val, const struct kernel_param *kp)
+{
+	char label[32], line[160] = "";
+	int cpu, len = 0;
+
+	strscpy(label, val, sizeof(label));
+	strim(label);
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		struct e2e_steal st = {};
+
+		smp_call_on_cpu(cpu, e2e_read_steal, &st, false);
+		len += scnprintf(line + len, sizeof(line) - len, " cpu%d=%lld", cpu,
+				 st.err ? -1LL : (s64)st.record_ns);
+	}
+	cpus_read_unlock();
+	pr_err("E2E-STEAL-RECORD when=%s%s\n", label, line);
+	return 0;
+}
+
+static const struct kernel_param_ops e2e_clock_ops = { .set = e2e_set_clock };
+static const struct kernel_param_ops e2e_steal_ops = { .set = e2e_set_steal };
+module_param_cb(clock, &e2e_clock_ops, NULL, 0200);
+MODULE_PARM_DESC(clock, "write a label: print the last hold's clock samples and the deadline");
+module_param_cb(steal, &e2e_steal_ops, NULL, 0200);
+MODULE_PARM_DESC(steal, "write a label: print every online CPU's stolen-time record");
+
 static const struct kernel_param_ops e2e_run_ops = { .set = e2e_set_run };
 static const struct kernel_param_ops e2e_stop_ops = { .set = e2e_set_stop };
 module_param_cb(run, &e2e_run_ops, NULL, 0200);
@@ -512,6 +783,8 @@ static int __init e2e_init(void)
 {
 	int err;
 
+	hrtimer_init(&e2e_deadline_timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS);
+	e2e_deadline_timer.function = e2e_deadline_fn;
 	err = e2e_resolve();
 	if (err) {
 		pr_err("E2E-SDEI-REGISTER ret=%d reason=symbols-not-resolved\n", err);
@@ -542,6 +815,7 @@ static void __exit e2e_exit(void)
 {
 	int err, tries = 0;
 
+	hrtimer_cancel(&e2e_deadline_timer);
 	e2e_set_stop("", NULL);
 	do {
 		err = sdei_unregister(E2E_EVENT);

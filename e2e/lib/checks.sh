@@ -1,6 +1,10 @@
 # shellcheck shell=bash
-# The checks (issue 7's five and issue 13's register traffic), read from one normalized transcript: the L1
-# console, which carries the VMM's output, which carries the L2 console.
+# The checks of issues 7, 13 (register traffic) and 16 (migration), read
+# from one normalized transcript: the L1 console, which carries the VMM's
+# output, which carries the L2 console. The guest runs under several VMM
+# processes in turn (it migrates), each printing its own fwcall-report:
+# counts are summed over them, fwcall's stolen time (which travels with the
+# guest) is read from the last one.
 # Guest lines start with E2E-, the VMM's with fwcall- (VMM-INTERFACE.md).
 # Each check prints one PASS/FAIL line; the caller counts them.
 
@@ -29,16 +33,47 @@ normalize() {
 field() { sed -nE "s/.*(^| )$2=([^ ]*).*/\\2/p" <<<"$1" | head -n 1; }
 # first PATTERN: the first transcript line matching the extended regex.
 first() { grep -aE -m 1 -- "$1" "$log" || true; }
+# last PATTERN: the last one.
+last() { { grep -aE -- "$1" "$log" || true; } | tail -n 1; }
+# nth N PATTERN: the Nth one.
+nth() { { grep -aE -- "$2" "$log" || true; } | sed -n "$1p"; }
 # line_no PATTERN: its line number (0 when absent).
 line_no() { local n; n=$(grep -anE -m 1 -- "$1" "$log" | cut -d: -f1); echo "${n:-0}"; }
-# report_count LIST NAME: N from the exit report's LIST=NAME:N,...
+# report_count LIST NAME: N from the exit reports' LIST=NAME:N,..., summed
+# over every VMM process the guest ran under.
 report_count() {
-  local list
-  list=$(field "$(first '^fwcall-report ')" "$1")
-  tr ',' '\n' <<<"$list" | awk -F: -v n="$2" '$1 == n { print $2; f = 1 } END { if (!f) print 0 }'
+  { grep -aE '^fwcall-report ' "$log" || true; } | while IFS= read -r r; do
+    field "$r" "$1" | tr ',' '\n'
+  done | awk -F: -v n="$2" '$1 == n { s += $2 } END { print s + 0 }'
 }
-# stolen_ns VCPU: fwcall's stolen time for that vCPU from the exit report.
-stolen_ns() { field "$(first '^fwcall-report ')" stolen_ns | cut -d, -f$(($1 + 1)); }
+# report_sum KEY: KEY=N of the exit reports, summed ("" when there is none
+# or one lacks it).
+report_sum() {
+  local r v total=0 any=0
+  while IFS= read -r r; do
+    v=$(field "$r" "$1")
+    [ -n "$v" ] || { echo; return; }
+    total=$((total + v))
+    any=1
+  done < <(grep -aE '^fwcall-report ' "$log" || true)
+  [ "$any" = 1 ] && echo "$total"
+}
+# report_pair_sum KEY I: the Ith number of KEY=A/B in the exit reports,
+# summed ("" when there is none or one lacks it).
+report_pair_sum() {
+  local r v total=0 any=0
+  while IFS= read -r r; do
+    v=$(field "$r" "$1" | cut -d/ -f"$2")
+    [ -n "$v" ] || { echo; return; }
+    total=$((total + v))
+    any=1
+  done < <(grep -aE '^fwcall-report ' "$log" || true)
+  [ "$any" = 1 ] && echo "$total"
+}
+# stolen_ns VCPU: fwcall's stolen time for that vCPU from the last report.
+stolen_ns() { field "$(last '^fwcall-report ')" stolen_ns | cut -d, -f$(($1 + 1)); }
+# clean_exit: the last VMM process ended cleanly after the guest's SYSTEM_OFF.
+clean_exit() { [ -n "$(first '^fwcall-report ')" ] && [ -n "$(last '^E2E-L1 vmm-exit( leg=[0-9]+)? rc=0$')" ] && [ "$(last '^E2E-L1 vmm-exit')" = "$(last '^E2E-L1 vmm-exit( leg=[0-9]+)? rc=0$')" ]; }
 
 # Check 1: Linux detected SDEI, with the version fwcall serves.
 check_sdei_detected() {
@@ -167,6 +202,10 @@ check_sdei_delivery() {
   verdict "$ok" sdei-delivery "$detail"
 }
 
+# What the guest kernel logs when something went wrong: oopses, lockups,
+# RCU stalls, hung tasks.
+kernel_trouble='(BUG:|Oops|Kernel panic|LOCKUP|soft lockup|Call trace:|rcu_.*stall|detected stalls|self-detected stall|blocked for more than)'
+
 # Check 4: CPU1 offline and online, and the shutdown, with every SDEI call
 # answered without error.
 check_hotplug_shutdown() {
@@ -181,16 +220,16 @@ check_hotplug_shutdown() {
     ok=0
     detail="$detail guest kernel taint '$taint' (W/D/L);"
   fi
-  if grep -aqE '(BUG:|Oops|Kernel panic|LOCKUP|soft lockup|Call trace:)' "$log"; then
+  if grep -aqE "$kernel_trouble" "$log"; then
     ok=0
-    detail="$detail guest kernel: $(grep -aE -m 1 '(BUG:|Oops|Kernel panic|LOCKUP|soft lockup|Call trace:)' "$log");"
+    detail="$detail guest kernel: $(grep -aE -m 1 "$kernel_trouble" "$log");"
   fi
-  if [ -z "$(first '^fwcall-report ')" ] || [ -z "$(first '^E2E-L1 vmm-exit rc=0$')" ]; then
-    ok=0 detail="$detail the VMM did not end cleanly after SYSTEM_OFF ($(first '^E2E-L1 vmm-exit'));"
+  if ! clean_exit; then
+    ok=0 detail="$detail the VMM did not end cleanly after SYSTEM_OFF ($(last '^E2E-L1 vmm-exit'));"
   fi
   # The VMM counts every SDEI call it answered with a negative result (and
   # logs each): a missing count proves nothing, so it fails the check.
-  errors=$(field "$(first '^fwcall-report ')" sdei_errors)
+  errors=$(report_sum sdei_errors)
   if [ -z "$errors" ]; then
     ok=0
     detail="$detail the VMM's report has no sdei_errors count;"
@@ -243,27 +282,26 @@ check_snapshot() {
 # Check 6: the KVM adapter's register traffic. Every forwarded call is
 # served within its register budget (the argument registers the function
 # takes plus the registers its reply may write), and the line reports the
-# average KVM_GET_ONE_REG/KVM_SET_ONE_REG per served call and the total.
+# average KVM_GET_ONE_REG/KVM_SET_ONE_REG per served call and the total,
+# summed over every VMM process the guest ran under.
 check_register_traffic() {
-  local r served deliveries get set regs cr cw budget runs per_call total
-  r=$(first '^fwcall-report ')
-  served=$(field "$r" served)
-  deliveries=$(field "$r" deliveries)
-  get=$(field "$r" get_one_reg)
-  set=$(field "$r" set_one_reg)
-  regs=$(field "$r" call_regs)
-  budget=$(field "$r" call_budget)
-  runs=$(field "$r" completion_runs)
-  if [ -z "$served" ] || [ -z "$get" ] || [ -z "$set" ] || [ -z "$regs" ] || [ -z "$budget" ]; then
-    verdict 0 register-traffic "the VMM's report has no register counts: '$r'"
+  local served deliveries get set cr cw budget runs per_call total
+  served=$(report_sum served)
+  deliveries=$(report_sum deliveries)
+  get=$(report_sum get_one_reg)
+  set=$(report_sum set_one_reg)
+  budget=$(report_sum call_budget)
+  runs=$(report_sum completion_runs)
+  cr=$(report_pair_sum call_regs 1)
+  cw=$(report_pair_sum call_regs 2)
+  if [ -z "$served" ] || [ -z "$get" ] || [ -z "$set" ] || [ -z "$cr" ] || [ -z "$cw" ] || [ -z "$budget" ]; then
+    verdict 0 register-traffic "a VMM's report has no register counts: '$(first '^fwcall-report ' | cut -c1-120)'"
     return
   fi
   if [ "$served" -eq 0 ]; then
     verdict 0 register-traffic "no call was served, so nothing was measured"
     return
   fi
-  cr=${regs%/*}
-  cw=${regs#*/}
   total=$((get + set))
   per_call=$(awk -v a="$((cr + cw))" -v n="$served" 'BEGIN { printf "%.2f", a / n }')
   local detail="$served calls served with $cr GET_ONE_REG + $cw SET_ONE_REG ($per_call per call, budget $(awk -v a="$budget" -v n="$served" 'BEGIN { printf "%.2f", a / n }')); $deliveries deliveries; total $get GET_ONE_REG + $set SET_ONE_REG = $total ($(awk -v a="$total" -v n="$served" 'BEGIN { printf "%.2f", a / n }') per served call); ${runs:-0} completion runs"
@@ -272,6 +310,179 @@ check_register_traffic() {
   else
     verdict 1 register-traffic "$detail"
   fi
+}
+
+# migrate_numbers LABEL N POLICY: for the Nth migration (labelled LABEL in
+# the guest, counter policy POLICY on the destination), sets
+#   saved restored  the VMM lines (fwcall-migrate-saved/-restored)
+#   clock           the guest's E2E-CLOCK line: the gap between two of the
+#                   held handler's counter samples that spans the pause and
+#                   the resume (located with the counts the VMM reports to
+#                   the guest), the backward steps, the timer deadline
+migrate_numbers() {
+  local label=$1 n=$2 policy=$3
+  saved=$(nth "$n" '^fwcall-migrate-saved ')
+  restored=$(first "^fwcall-migrate-restored dir=$(field "$saved" dir) policy=$policy ")
+  clock=$(first "^E2E-CLOCK when=$label ")
+}
+
+# Checks migrate (one per policy): while CPU1 holds an SDEI handler open
+# and a timer deadline is pending on CPU0, VMM A saves the guest and exits
+# and VMM B, a new process, restores it. Then the held handler completes on
+# B, delivery works on every CPU, fwcall's stolen time continues from where
+# it was, CLOCK_MONOTONIC and the counter never step back, the guest's
+# counter jumped across the blackout by what the policy says (pause: less
+# than one 10 ms tick, or, where the host itself is slow to stop and start
+# the vCPUs, under 5% of the blackout; realtime: the blackout within 10%),
+# the deadline fired on time in guest time, the kernel logged no lockup or
+# stall, and the guest powered off cleanly.
+check_migrate() { # check_migrate LABEL N POLICY
+  local label=$1 n=$2 policy=$3 ok=1 detail="" held released at_saved at_restored
+  local g0 g1 jump freq blackout jump_ns lo hi pre post cpu p q grew=0 mono mono_before mono_after
+  local deadline fired start sdown rdown other_ns note=""
+  migrate_numbers "$label" "$n" "$policy"
+  if [ -z "$saved" ] || [ -z "$restored" ]; then
+    verdict 0 "migrate-$policy" "no save and restore for migration $n ('${saved:0:80}', '${restored:0:80}')"
+    return
+  fi
+  held=$(line_no "^E2E-SDEI-HOLD when=before-$label state=holding$")
+  released=$(line_no "^E2E-SDEI-HOLD when=after-$label state=released$")
+  at_saved=$(grep -anE '^fwcall-migrate-saved ' "$log" | sed -n "${n}p" | cut -d: -f1)
+  at_restored=$(line_no "^fwcall-migrate-restored dir=$(field "$saved" dir) policy=$policy ")
+  if [ "$held" = 0 ] || [ "$released" = 0 ]; then
+    ok=0
+    detail="$detail the held handler: '$(first "^E2E-SDEI-HOLD when=before-$label")', '$(first "^E2E-SDEI-HOLD when=after-$label")';"
+  elif [ "$at_saved" -lt "$held" ] || [ "$at_restored" -gt "$released" ] || [ "$at_saved" -gt "$at_restored" ]; then
+    ok=0
+    detail="$detail the move (lines $at_saved..$at_restored) did not happen while CPU1's handler was held (lines $held..$released);"
+  fi
+  suite_ok "after-$label" || { ok=0; detail="$detail delivery after the move failed: $(suite_failures "after-$label");"; }
+  pre=$(field "$(first "^E2E-MONO when=pre-$label ")" ns)
+  post=$(field "$(first "^E2E-MONO when=post-$label ")" ns)
+  if [ -z "$pre" ] || [ -z "$post" ] || [ "$post" -le "$pre" ]; then
+    ok=0
+    detail="$detail CLOCK_MONOTONIC '$pre' -> '$post';"
+  fi
+  g0=$(field "$clock" g0)
+  g1=$(field "$clock" g1)
+  jump=$(field "$clock" jump)
+  freq=$(field "$clock" freq)
+  mono=$(field "$clock" mono)
+  mono_before=${mono%-*}
+  mono_after=${mono#*-}
+  blackout=$(field "$restored" blackout-ns)
+  if [ "$(field "$clock" back)" != 0/0 ]; then
+    ok=0
+    detail="$detail the counter or CLOCK_MONOTONIC stepped back (counter/monotonic: '$(field "$clock" back)');"
+  fi
+  if [ -z "$g0" ] || [ $((g0)) != $(($(field "$saved" guest-count))) ] || [ $((g1)) != $(($(field "$restored" guest-count))) ]; then
+    ok=0
+    detail="$detail the guest was told the counter paused at '$g0' and resumed at '$g1', the VMMs say $(field "$saved" guest-count) and $(field "$restored" guest-count);"
+  elif [ -z "$jump" ] || [ "$jump" -lt 0 ] || [ -z "$freq" ] || [ "$freq" = 0 ]; then
+    ok=0
+    detail="$detail no counter gap of the held handler spans the pause ($g0) and the resume ($g1);"
+  else
+    jump_ns=$((jump * 1000000000 / freq))
+    if [ "$policy" = pause ]; then
+      # Less than a tick. The jump the guest sees also holds the time
+      # its vCPUs took to stop on A and to enter the guest on B, which on
+      # real hardware is microseconds but under nested TCG on a shared host
+      # can reach tens of ms (a vCPU thread waiting for a CPU): then the
+      # blackout still counts as excluded when the jump stays under 5% of
+      # it (realtime gives 100% +-10%), and the line says how much it was.
+      other_ns=$(($(field "$clock" other) * 1000000000 / freq))
+      if [ "$jump_ns" -lt "$tick_ns" ]; then
+        :
+      elif [ "$jump_ns" -lt $((blackout / 20)) ]; then
+        note=" (more than a tick: the vCPUs' stop and first entry on this loaded nested host; the host's largest other stall of the guest in the hold was $((other_ns / 1000)) us)"
+      else
+        ok=0
+        detail="$detail the counter jumped $((jump_ns / 1000)) us across a $((blackout / 1000)) us blackout: not less than a tick, nor under 5% of the blackout;"
+      fi
+    else
+      lo=$((blackout - blackout / 10))
+      hi=$((blackout + blackout / 10))
+      [ "$jump_ns" -ge "$lo" ] && [ "$jump_ns" -le "$hi" ] || { ok=0; detail="$detail the counter jumped $((jump_ns / 1000)) us for a $((blackout / 1000)) us blackout;"; }
+    fi
+    # The deadline: pending at the pause, fired once guest time reached it.
+    deadline=$(field "$clock" deadline)
+    fired=$(field "$clock" fired)
+    if [ -z "$deadline" ] || [ "$deadline" = 0 ] || [ -z "$fired" ]; then
+      ok=0
+      detail="$detail the timer deadline did not fire: '$clock';"
+    else
+      start=$deadline
+      [ "$mono_after" -gt "$start" ] && start=$mono_after
+      if [ "$fired" -le "$mono_before" ]; then
+        ok=0
+        detail="$detail the deadline fired before the move, so none was pending across it;"
+      elif [ "$fired" -lt "$deadline" ] || [ $((fired - start)) -ge 100000000 ]; then
+        ok=0
+        detail="$detail the deadline fired $(((fired - deadline) / 1000)) us after it was due;"
+      fi
+    fi
+  fi
+  # fwcall's stolen-time records: never back, and growing under load.
+  for cpu in 0 1; do
+    p=$(field "$(first "^E2E-STEAL-RECORD when=pre-$label ")" "cpu$cpu")
+    q=$(field "$(first "^E2E-STEAL-RECORD when=post-$label ")" "cpu$cpu")
+    if [ -z "$p" ] || [ -z "$q" ] || [ "$p" -lt 0 ] || [ "$q" -lt "$p" ]; then
+      ok=0
+      detail="$detail cpu$cpu stolen time '$p' -> '$q' ns;"
+    elif [ "$q" -gt "$p" ]; then
+      grew=1
+    fi
+  done
+  [ "$grew" = 1 ] || { ok=0; detail="$detail stolen time did not grow after the move;"; }
+  if grep -aqE "$kernel_trouble" "$log"; then
+    ok=0
+    detail="$detail guest kernel: $(grep -aE -m 1 "$kernel_trouble" "$log");"
+  fi
+  [ -n "$(first '^E2E-L2-POWEROFF')" ] && clean_exit || { ok=0; detail="$detail the guest did not power off cleanly;"; }
+  if [ "$ok" = 1 ]; then
+    sdown=$(field "$saved" total-us)
+    rdown=$(field "$restored" total-us)
+    detail=" handler held on A completed on B, delivery again on both CPUs, clocks monotonic, counter moved $((jump_ns / 1000)) us over a $((blackout / 1000)) us blackout$note, deadline on time, steal continued; downtime pause->saved $((sdown / 1000)) ms (fwcall $(field "$saved" fwcall-share)), restore->run $((rdown / 1000)) ms (fwcall $(field "$restored" fwcall-share));"
+  fi
+  verdict "$ok" "migrate-$policy" "$detail"
+}
+
+# Check rollback: a destination started with less than the guest saw (an
+# older SDEI version) refuses the saved image with one message naming what
+# is missing and a non-zero exit, leaves the image as it was, and the next
+# destination takes the same image (the guest continues: see
+# migrate-realtime).
+check_rollback() {
+  local ok=1 detail="" attempt leg image start end window refusals rc before after taken
+  attempt=$(first '^E2E-L1 rollback-attempt ')
+  if [ -z "$attempt" ]; then
+    verdict 0 rollback "no destination tried the image with less than the guest saw"
+    return
+  fi
+  leg=$(field "$attempt" leg)
+  image=$(field "$attempt" image)
+  start=$(line_no "^E2E-L1 vmm-started leg=$leg( |$)")
+  end=$(line_no "^E2E-L1 vmm-exit leg=$leg ")
+  rc=$(field "$(first "^E2E-L1 vmm-exit leg=$leg ")" rc)
+  if [ "$start" = 0 ] || [ "$end" = 0 ]; then
+    verdict 0 rollback "leg $leg did not start and end"
+    return
+  fi
+  window=$(sed -n "${start},${end}p" "$log")
+  refusals=$(grep -ac '^fwcall-refvmm: refusing to restore' <<<"$window" || true)
+  [ "$rc" != 0 ] || { ok=0; detail="$detail the destination exited 0;"; }
+  [ "$refusals" = 1 ] || { ok=0; detail="$detail $refusals refusal messages, not one;"; }
+  grep -aq "^fwcall-refvmm: refusing to restore $image: the destination offers less than the guest saw: snapshot exposes SDEI 1.1, destination serves SDEI up to 1.0" <<<"$window" ||
+    { ok=0; detail="$detail the refusal does not name the SDEI version: '$(grep -a -m 1 '^fwcall-refvmm: ' <<<"$window" | cut -c1-160)';"; }
+  ! grep -aqE '^(fwcall-migrate-restored|E2E-)' <<<"$(grep -av '^E2E-L1 ' <<<"$window")" ||
+    { ok=0; detail="$detail the refusing destination ran the guest;"; }
+  before=$(first "^E2E-L1 image-sum when=before leg=$leg " | cut -d' ' -f5-)
+  after=$(first "^E2E-L1 image-sum when=after leg=$leg " | cut -d' ' -f5-)
+  [ -n "$before" ] && [ "$before" = "$after" ] || { ok=0; detail="$detail the image changed: '$before' -> '$after';"; }
+  taken=$(line_no "^fwcall-migrate-restored dir=$image ")
+  [ "$taken" -gt "$end" ] || { ok=0; detail="$detail no destination took $image after the refusal;"; }
+  [ "$ok" = 1 ] && detail=" destination with SDEI 1.0 refused (exit $rc) naming the SDEI version, image untouched, the next destination took it;"
+  verdict "$ok" rollback "$detail"
 }
 
 # run_checks NORMALIZED_LOG (a check that trips over a missing line fails
@@ -285,5 +496,8 @@ run_checks() {
   check_hotplug_shutdown
   check_snapshot
   check_register_traffic
+  check_migrate m1 1 pause
+  check_rollback
+  check_migrate m2 2 realtime
   set -e
 }

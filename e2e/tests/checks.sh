@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Self-test of the transcript checks, without QEMU: a transcript where every
-# check holds, and one where four fail (steal off by more than a tick, a
-# COMPLETE missing on the VMM's side, an SDEI call answered with an error,
-# calls served over their register budget).
+# check holds (the guest migrating twice, one refused destination between),
+# one where four fail (steal off by more than a tick, a COMPLETE missing on
+# the VMM's side, an SDEI call answered with an error, calls served over
+# their register budget) and the migration checks find nothing, and one
+# where only the migration checks fail (the counter jumped 20 ms under
+# pause, 25% off the blackout under realtime, the refused destination
+# changed the image), and one where the pause jump exceeds a tick but not
+# the host's own largest stall of the guest.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=SCRIPTDIR/../lib/checks.sh
@@ -29,6 +34,8 @@ expect() { # expect FIXTURE PASSED FAILED FAILING-CHECKS...
   echo "PASS checks-selftest $fixture"
 }
 
-expect passing.transcript 6 0
-expect failing.transcript 2 4 pv-steal sdei-delivery hotplug-shutdown register-traffic
+expect passing.transcript 9 0
+expect failing.transcript 2 7 pv-steal sdei-delivery hotplug-shutdown register-traffic migrate-pause rollback migrate-realtime
+expect migrate-failing.transcript 6 3 migrate-pause rollback migrate-realtime
+expect migrate-noisy.transcript 9 0
 [ "$bad" -eq 0 ]

@@ -3,6 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use fwcall::sdei::SdeiVersion;
+
+use crate::firmware::Offer;
+use crate::migrate::Policy;
+
 /// What to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -30,6 +35,19 @@ pub struct Options {
     pub timeout: Option<Duration>,
     /// Serve SDEI (and describe it in the device tree).
     pub sdei: bool,
+    /// What the VMM offers the guest beyond `sdei` (`--sdei-version`,
+    /// `--no-pvtime`, `--no-vmm-service`): a destination started with less
+    /// refuses a guest that saw more.
+    pub offer: Offer,
+    /// Where SIGPWR saves the whole VM before this process exits.
+    pub save_to: Option<PathBuf>,
+    /// Restore the VM saved in this directory instead of booting a kernel.
+    pub restore: Option<PathBuf>,
+    /// How the guest's counter resumes after a restore.
+    pub policy: Policy,
+    /// Use `KVM_ARM_SET_COUNTER_OFFSET` when the kernel has it (off: the
+    /// per-vCPU `KVM_REG_ARM_TIMER_CNT` fallback, for testing it).
+    pub counter_offset: bool,
 }
 
 /// The default command line: the 8250 early console, kept after boot.
@@ -37,10 +55,12 @@ pub const DEFAULT_CMDLINE: &str =
     "earlycon=uart8250,mmio,0x9000000 keep_bootcon console=ttyS0 rdinit=/init";
 
 /// Usage text.
-pub const USAGE: &str = "usage: fwcall-refvmm --kernel IMAGE [--initrd FILE] [--cmdline STR] [--vcpus N (2)] \
-[--mem MIB (256)] [--raise-every MS] [--raise-event N (0)] [--snapshot-at MS] [--steal-refresh MS (10)] \
-[--timeout S] [--no-sdei]\n\
-signals: SIGUSR1 raises the event once on every vCPU; SIGUSR2 snapshots and restores fwcall";
+pub const USAGE: &str = "usage: fwcall-refvmm (--kernel IMAGE [--initrd FILE] [--cmdline STR] [--vcpus N (2)] \
+[--mem MIB (256)] | --restore DIR [--counter pause|realtime (pause)] [--no-counter-offset]) \
+[--save-to DIR] [--raise-every MS] [--raise-event N (0)] [--snapshot-at MS] [--steal-refresh MS (10)] \
+[--timeout S] [--no-sdei | --sdei-version 1.0|1.1 (1.1)] [--no-pvtime] [--no-vmm-service]\n\
+signals: SIGUSR1 raises the event once on every vCPU; SIGUSR2 snapshots and restores fwcall; \
+SIGPWR saves the whole VM to the --save-to directory and exits";
 
 /// A command line that cannot be run.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +93,21 @@ pub enum CliError {
     /// Too little memory for Linux plus the device tree.
     #[error("--mem must be at least 16 MiB and at most 65536, not {0}")]
     Mem(u64),
+    /// A word that is not one of the accepted ones.
+    #[error("`{flag}`: `{value}` is not one of {accepted}\n{USAGE}")]
+    Choice {
+        /// The flag.
+        flag: String,
+        /// The value.
+        value: String,
+        /// What it accepts.
+        accepted: &'static str,
+    },
+    /// An option that makes no sense with `--restore`: the image carries it.
+    #[error(
+        "`{0}` cannot be used with --restore: the saved image carries the guest's kernel, memory and vCPUs"
+    )]
+    WithRestore(String),
 }
 
 fn number(flag: &str, value: &str) -> Result<u64, CliError> {
@@ -100,13 +135,33 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, CliErro
         steal_refresh: Duration::from_millis(10),
         timeout: None,
         sdei: true,
+        offer: Offer::default(),
+        save_to: None,
+        restore: None,
+        policy: Policy::Pause,
+        counter_offset: true,
     };
     let mut kernel = None;
+    // Options the image carries, refused with --restore.
+    let mut boot_only = None;
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
-        if flag == "--no-sdei" {
-            o.sdei = false;
+        let switch = match flag.as_str() {
+            "--no-sdei" => Some(&mut o.sdei),
+            "--no-pvtime" => Some(&mut o.offer.pvtime),
+            "--no-vmm-service" => Some(&mut o.offer.vmm_service),
+            "--no-counter-offset" => Some(&mut o.counter_offset),
+            _ => None,
+        };
+        if let Some(on) = switch {
+            *on = false;
             continue;
+        }
+        if matches!(
+            flag.as_str(),
+            "--kernel" | "--initrd" | "--cmdline" | "--vcpus" | "--mem"
+        ) {
+            boot_only.get_or_insert_with(|| flag.clone());
         }
         let mut value = || it.next().ok_or_else(|| CliError::Missing(flag.clone()));
         match flag.as_str() {
@@ -118,6 +173,30 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, CliErro
                 o.vcpus = u32::try_from(n).unwrap_or(u32::MAX);
             }
             "--mem" => o.mem_mib = number(&flag, &value()?)?,
+            "--save-to" => o.save_to = Some(PathBuf::from(value()?)),
+            "--restore" => o.restore = Some(PathBuf::from(value()?)),
+            "--counter" => {
+                let v = value()?;
+                o.policy = v.parse().map_err(|_| CliError::Choice {
+                    flag,
+                    value: v,
+                    accepted: "pause, realtime",
+                })?;
+            }
+            "--sdei-version" => {
+                let v = value()?;
+                o.offer.sdei = Some(match v.as_str() {
+                    "1.0" => SdeiVersion::V1_0,
+                    "1.1" => SdeiVersion::V1_1,
+                    _ => {
+                        return Err(CliError::Choice {
+                            flag,
+                            value: v,
+                            accepted: "1.0, 1.1",
+                        });
+                    }
+                });
+            }
             "--raise-every" => {
                 o.raise_every = Some(Duration::from_millis(number(&flag, &value()?)?))
             }
@@ -133,6 +212,15 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, CliErro
             "--timeout" => o.timeout = Some(Duration::from_secs(number(&flag, &value()?)?)),
             _ => return Err(CliError::Unknown(flag)),
         }
+    }
+    if !o.sdei {
+        o.offer.sdei = None;
+    }
+    if o.restore.is_some() {
+        if let Some(flag) = boot_only {
+            return Err(CliError::WithRestore(flag));
+        }
+        return Ok(o);
     }
     o.kernel = kernel.ok_or(CliError::NoKernel)?;
     let max = crate::layout::MAX_VCPUS;
@@ -176,6 +264,53 @@ mod tests {
         assert_eq!(o.snapshot_at, Some(Duration::from_secs(2)));
         assert_eq!(o.steal_refresh, Duration::ZERO);
         assert_eq!(o.timeout, Some(Duration::from_secs(60)));
+        assert_eq!(o.offer.sdei, None);
+    }
+
+    #[test]
+    fn migration_flags_parse() {
+        let o = parse(args(
+            "--kernel /k --save-to /m1 --sdei-version 1.0 --no-pvtime --no-vmm-service",
+        ))
+        .unwrap();
+        assert_eq!(o.save_to, Some(PathBuf::from("/m1")));
+        assert_eq!(
+            o.offer,
+            Offer {
+                sdei: Some(SdeiVersion::V1_0),
+                pvtime: false,
+                vmm_service: false
+            }
+        );
+        assert_eq!((o.policy, o.counter_offset), (Policy::Pause, true));
+
+        let o = parse(args(
+            "--restore /m1 --counter realtime --no-counter-offset --save-to /m2",
+        ))
+        .unwrap();
+        assert_eq!(o.restore, Some(PathBuf::from("/m1")));
+        assert_eq!((o.policy, o.counter_offset), (Policy::Realtime, false));
+        assert_eq!(o.offer, Offer::default());
+    }
+
+    #[test]
+    fn restore_refuses_what_the_image_carries_and_bad_choices() {
+        assert_eq!(
+            parse(args("--restore /m --vcpus 4")),
+            Err(CliError::WithRestore("--vcpus".into()))
+        );
+        assert!(matches!(
+            parse(args("--restore /m --counter later")),
+            Err(CliError::Choice { .. })
+        ));
+        assert!(matches!(
+            parse(args("--kernel /k --sdei-version 2.0")),
+            Err(CliError::Choice { .. })
+        ));
+        assert!(matches!(
+            parse(args("--kernel /k --no-such-thing")),
+            Err(CliError::Unknown(_))
+        ));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! * [`uart`]: an 8250 for the console;
 //! * [`control`]: raising SDEI events and pausing for snapshots;
 //! * [`stats`]: the final report;
+//! * [`migrate`]: whole-VM save and restore across refvmm processes;
 //! * `vmm` and `vcpu` (aarch64 only): KVM setup and the per-vCPU run loop
 //!   with kicks.
 #![warn(missing_docs, missing_debug_implementations)]
@@ -26,6 +27,7 @@ pub mod firmware;
 pub mod kick;
 pub mod layout;
 pub mod memory;
+pub mod migrate;
 #[cfg(target_arch = "aarch64")]
 pub mod snapshot;
 pub mod stats;

@@ -21,6 +21,12 @@ fn main() {
 fn run(options: refvmm::cli::Options) {
     match refvmm::vmm::run(&options) {
         Ok(report) => println!("{report}"),
+        // One line naming what this destination lacks; 3 tells a script
+        // "try another destination", the image being untouched.
+        Err(refvmm::vmm::RunError::Refused(r)) => {
+            eprintln!("fwcall-refvmm: {r}");
+            std::process::exit(3);
+        }
         Err(e) => {
             eprintln!("fwcall-refvmm: {e}");
             std::process::exit(1);

@@ -55,6 +55,16 @@ impl<W: Write> Uart<W> {
         }
     }
 
+    /// The line control register (all the state a save carries).
+    pub fn lcr(&self) -> u8 {
+        self.lcr
+    }
+
+    /// Restores the line control register.
+    pub fn set_lcr(&mut self, lcr: u8) {
+        self.lcr = lcr;
+    }
+
     /// The output sink.
     pub fn output(&self) -> &W {
         &self.out

@@ -55,7 +55,11 @@ fn end_of(kind: u32) -> Result<End, VmmError> {
 impl Machine {
     /// Checked after `immediate_exit` was cleared: a stop or pause
     /// requested later still stops the next `KVM_RUN` (its kick sets it).
+    /// A restored VM's vCPUs first wait here, at the migration start gate,
+    /// for the guest's counter to be set: the VMM's last step before
+    /// `KVM_RUN` (delivery only writes registers).
     fn stop_or_pause(&self) -> Option<Step> {
+        self.migration.entering_guest();
         if self.stop.load(Ordering::Acquire) {
             return Some(Step::End(End::Stopped));
         }
@@ -73,8 +77,11 @@ impl Machine {
     }
 }
 
-/// Runs vCPU `index` until the VM stops.
-pub fn run(m: &Machine, index: VcpuIndex, mut fd: VcpuFd) -> Result<End, VmmError> {
+/// Runs vCPU `index` until the VM stops, and hands the vCPU back for a
+/// whole-VM save. A loop that stopped owes it nothing (`prepare` settles a
+/// pending MMIO completion before the stop check), so its registers are
+/// final.
+pub fn run(m: &Machine, index: VcpuIndex, mut fd: VcpuFd) -> (Result<End, VmmError>, VcpuFd) {
     kick::arm(&mut fd);
     // The runner owns the vCPU from here: only it runs it, and it remembers
     // what KVM still owes it across pauses and server swaps.
@@ -90,7 +97,6 @@ pub fn run(m: &Machine, index: VcpuIndex, mut fd: VcpuFd) -> Result<End, VmmErro
         };
         match run_until_pause(m, &me, &mut runner, &mut steal) {
             Ok(Step::Pause) => {
-                drop(me);
                 drop(vm);
                 m.gate.park();
             }
@@ -100,8 +106,7 @@ pub fn run(m: &Machine, index: VcpuIndex, mut fd: VcpuFd) -> Result<End, VmmErro
     };
     m.stats.traffic(runner.traffic());
     kick::disarm();
-    drop(runner);
-    result
+    (result, runner.into_inner())
 }
 
 fn run_until_pause(

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use fwcall::kvm::{
     FilterPlan, abi, install_filter, kick_targets, read_one_reg, sync_firmware, write_one_reg,
 };
-use fwcall::{Kicks, Mpidr, VcpuIndex};
+use fwcall::{Kicks, Mpidr, VcpuIndex, VmConfig};
 use kvm_bindings::{
     KVM_ARM_VCPU_POWER_OFF, KVM_ARM_VCPU_PSCI_0_2, KVM_DEV_ARM_VGIC_CTRL_INIT,
     KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_GRP_NR_IRQS,
     KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST, kvm_create_device, kvm_device_attr,
     kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, kvm_userspace_memory_region, kvm_vcpu_init,
 };
-use kvm_ioctls::{DeviceFd, Kvm, VcpuFd, VmFd};
+use kvm_ioctls::{Cap, DeviceFd, Kvm, VcpuFd, VmFd};
 
 use crate::cli::Options;
 use crate::control::{self, PauseGate};
@@ -26,6 +26,7 @@ use crate::exits::Devices;
 use crate::firmware::{self, FwVm};
 use crate::layout::{GICD_BASE, GICR_BASE};
 use crate::memory::GuestMem;
+use crate::migrate::{self, Refusal};
 use crate::stats::Stats;
 use crate::{fdt, kick, snapshot, vcpu};
 
@@ -33,6 +34,18 @@ use crate::{fdt, kick, snapshot, vcpu};
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct VmmError(pub String);
+
+/// Why `run` ended without a report.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Something failed.
+    #[error(transparent)]
+    Vmm(#[from] VmmError),
+    /// A restore refused a guest this destination cannot serve as it saw
+    /// it (the image is untouched).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+}
 
 /// Adds context to any error.
 pub fn ctx<T, E: Display>(r: Result<T, E>, what: &str) -> Result<T, VmmError> {
@@ -61,6 +74,8 @@ pub struct Machine {
     pub config: fwcall::VmConfig,
     /// The PV-time mapping, kept for restores.
     pub pvtime: vm_memory::GuestMemoryMmap,
+    /// Whole-VM save and restore.
+    pub migration: migrate::Session,
 }
 
 impl Machine {
@@ -76,10 +91,10 @@ impl Machine {
 
     /// Kicks one vCPU thread.
     pub fn kick(&self, v: VcpuIndex) {
-        if let Some(t) = self.threads.get().and_then(|ts| ts.get(v.get())) {
-            if kick::kick(*t) {
-                self.stats.kicked(1);
-            }
+        if let Some(t) = self.threads.get().and_then(|ts| ts.get(v.get()))
+            && kick::kick(*t)
+        {
+            self.stats.kicked(1);
         }
     }
 
@@ -107,14 +122,48 @@ impl Machine {
 /// `MPIDR_EL1` (op0 3, op1 0, `CRn` 0, `CRm` 0, op2 5).
 const MPIDR_EL1: u64 = abi::sys_reg_id(3, 0, 0, 0, 5);
 /// The MPIDR bits fwcall accepts: affinity, U, MT and RES1 bit 31.
-const MPIDR_MASK: u64 = Mpidr::AFFINITY_MASK | Mpidr::FLAG_BITS;
+pub const MPIDR_MASK: u64 = Mpidr::AFFINITY_MASK | Mpidr::FLAG_BITS;
 /// EL1h with D, A, I and F masked: how Linux expects to be entered.
 const BOOT_PSTATE: u64 = 0x3c5;
 /// SPIs the vGIC offers (plus the 32 SGIs/PPIs).
 const GIC_NR_IRQS: u32 = 128;
 
-/// Builds the machine, boots the guest, returns the report line at exit.
-pub fn run(o: &Options) -> Result<String, VmmError> {
+/// A VM ready for its vCPU threads: booted, or restored from an image.
+#[derive(Debug)]
+pub struct Parts {
+    /// The KVM VM.
+    pub vm_fd: VmFd,
+    /// Its vGICv3.
+    pub gic: DeviceFd,
+    /// Its vCPUs, initialised, none run yet.
+    pub vcpu_fds: Vec<VcpuFd>,
+    /// fwcall's configuration (what this VMM offers).
+    pub config: VmConfig,
+    /// fwcall, started.
+    pub fw: FwVm,
+    /// Guest memory.
+    pub mem: GuestMem,
+    /// The UART's line control register.
+    pub uart_lcr: u8,
+    /// `kvm_vcpu_init.features[0]` of the vCPUs (power-off aside).
+    pub vcpu_features: u32,
+    /// For a restore: where the guest's counter resumes, done last.
+    pub resume: Option<migrate::restore::Resuming>,
+}
+
+/// Builds the machine (boots the kernel, or restores `--restore`), runs
+/// it, and returns the report line at exit.
+pub fn run(o: &Options) -> Result<String, RunError> {
+    let kvm = ctx(Kvm::new(), "opening /dev/kvm")?;
+    let parts = match &o.restore {
+        Some(dir) => migrate::restore::prepare(o, dir, &kvm)?,
+        None => boot(o, &kvm)?,
+    };
+    serve(o, parts)
+}
+
+/// A new VM with the kernel loaded and the boot CPU at its entry.
+fn boot(o: &Options, kvm: &Kvm) -> Result<Parts, VmmError> {
     let kernel = ctx(
         std::fs::read(&o.kernel),
         &format!("reading {}", o.kernel.display()),
@@ -126,7 +175,6 @@ pub fn run(o: &Options) -> Result<String, VmmError> {
     let mem = ctx(GuestMem::new(o.mem_mib << 20), "guest memory")?;
     let boot = ctx(mem.load(&kernel, initrd.as_deref()), "loading the guest")?;
 
-    let kvm = ctx(Kvm::new(), "opening /dev/kvm")?;
     let vm_fd = ctx(kvm.create_vm(), "KVM_CREATE_VM")?;
     add_memslots(&vm_fd, &mem)?;
     if !fwcall::kvm::has_smccc_filter(&vm_fd) {
@@ -135,14 +183,14 @@ pub fn run(o: &Options) -> Result<String, VmmError> {
         ));
     }
     let mut vcpu_fds = create_vcpus(&vm_fd, o.vcpus)?;
-    let _gic = create_gic(&vm_fd)?;
+    let gic = create_gic(&vm_fd)?;
 
     // fwcall is configured with the MPIDRs KVM actually gave the vCPUs.
     let mut mpidrs = Vec::new();
     for fd in &vcpu_fds {
         mpidrs.push(ctx(read_one_reg(fd, MPIDR_EL1), "reading MPIDR_EL1")? & MPIDR_MASK);
     }
-    let mut config = firmware::config(&mpidrs, mem.ram_size(), o.sdei);
+    let mut config = firmware::config_offering(&mpidrs, mem.ram_size(), &o.offer);
     // Handler-entry PSTATE follows the features the vCPU really has.
     let features = ctx(
         fwcall::kvm::cpu_features(&mut vcpu_fds[0]),
@@ -162,7 +210,7 @@ pub fn run(o: &Options) -> Result<String, VmmError> {
         let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
     }
     let vm = ctx(
-        firmware::build(config.clone(), mem.pvtime.clone()),
+        firmware::build_offering(config.clone(), mem.pvtime.clone(), &o.offer),
         "building fwcall",
     )?;
 
@@ -212,35 +260,98 @@ pub fn run(o: &Options) -> Result<String, VmmError> {
             "setting the boot registers",
         )?;
     }
+    // Both guest counters (virtual and physical) start at zero together,
+    // as they will continue after a restore, which sets one VM-wide offset.
+    if vm_fd.check_extension(Cap::CounterOffset) {
+        ctx(
+            migrate::restore::set_counter_offset(&vm_fd, migrate::clock::host::counter()),
+            "KVM_ARM_SET_COUNTER_OFFSET",
+        )?;
+    }
+    Ok(Parts {
+        vm_fd,
+        gic,
+        vcpu_fds,
+        config,
+        fw: vm,
+        mem,
+        uart_lcr: 0,
+        vcpu_features: VCPU_FEATURES,
+        resume: None,
+    })
+}
 
+/// Runs the vCPU threads and the control thread until the VM stops; saves
+/// it first when a save was requested.
+fn serve(o: &Options, parts: Parts) -> Result<String, RunError> {
+    let Parts {
+        vm_fd,
+        gic,
+        vcpu_fds,
+        config,
+        fw: vm,
+        mem,
+        uart_lcr,
+        vcpu_features,
+        resume,
+    } = parts;
+    let devices = Devices::new(std::io::stdout());
+    if let Ok(mut u) = devices.uart().lock() {
+        u.set_lcr(uart_lcr);
+    }
     let machine = Arc::new(Machine {
         vm: RwLock::new(Arc::new(vm)),
         stats: Stats::default(),
         gate: PauseGate::default(),
-        devices: Devices::new(std::io::stdout()),
+        devices,
         stop: AtomicBool::new(false),
         running: AtomicUsize::new(vcpu_fds.len()),
         threads: OnceLock::new(),
         config,
         pvtime: mem.pvtime.clone(),
+        migration: migrate::Session::default(),
     });
     ctx(kick::install(), "installing the kick signal handler")?;
     ctx(
         kick::install_control_signals(),
         "installing the SIGUSR1/SIGUSR2 handlers",
     )?;
+    ctx(
+        migrate::install_save_signal(),
+        "installing the SIGPWR handler",
+    )?;
 
     let (done_tx, done_rx) = mpsc::channel();
     let mut handles = Vec::new();
+    // A restored guest's counter is set with every vCPU thread ready at its
+    // first KVM_RUN, so it resumes within microseconds of it; the per-vCPU
+    // fallback needs the vCPU fds, so it goes first instead.
+    let gated = match &resume {
+        Some(r) if r.uses_offset(&vm_fd) => {
+            machine.migration.arm_gate();
+            Some(r)
+        }
+        Some(r) => {
+            let report = r.resume(&vm_fd, &vcpu_fds)?;
+            machine.migration.expect_first_run(report);
+            None
+        }
+        None => None,
+    };
     for (i, fd) in vcpu_fds.into_iter().enumerate() {
         let (m, done) = (machine.clone(), done_tx.clone());
         let h = std::thread::Builder::new()
             .name(format!("vcpu{i}"))
             .spawn(move || {
-                let r = vcpu::run(&m, VcpuIndex(i as u32), fd);
+                let (r, fd) = vcpu::run(&m, VcpuIndex(i as u32), fd);
+                // The guest stops when the last vCPU leaves: a save
+                // reads its counter as of then.
+                m.migration.vcpu_stopped(migrate::clock::host::counter());
                 m.running.fetch_sub(1, Ordering::AcqRel);
                 // The last thing this thread does: after it, it kicks nobody.
                 let _ = done.send((i, r));
+                // Handed back for a save.
+                fd
             });
         handles.push(ctx(h, "spawning a vCPU thread")?);
     }
@@ -248,10 +359,32 @@ pub fn run(o: &Options) -> Result<String, VmmError> {
     let _ = machine
         .threads
         .set(handles.iter().map(|h| h.as_pthread_t()).collect());
-
     let control_machine = machine.clone();
     let options = o.clone();
     let control = std::thread::spawn(move || control_loop(&control_machine, &options));
+    if let Some(r) = gated {
+        // Nothing else of ours starts after this: the vCPU threads have the
+        // host to themselves when the guest resumes.
+        let n = handles.len();
+        let ready = machine.migration.wait_gate_full(n, || {
+            machine.running.load(Ordering::Acquire) < n || machine.stop.load(Ordering::Acquire)
+        });
+        // The very last step before the guest runs again: its counter.
+        let resumed = if ready {
+            Some(r.resume(&vm_fd, &[]))
+        } else {
+            None
+        };
+        machine.migration.open_gate();
+        match resumed {
+            Some(Ok(report)) => machine.migration.expect_first_run(report),
+            Some(Err(e)) => {
+                machine.shutdown();
+                return Err(e);
+            }
+            None => {}
+        }
+    }
 
     let mut failure = None;
     for _ in 0..handles.len() {
@@ -266,19 +399,38 @@ pub fn run(o: &Options) -> Result<String, VmmError> {
         machine.shutdown();
     }
     let _ = control.join();
-    for h in handles {
-        let _ = h.join();
+    let fds: Vec<VcpuFd> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+    drop(vm_fd);
+    if let (Some(paused_at), Some(dir), None) =
+        (machine.migration.save_requested(), &o.save_to, &failure)
+    {
+        if fds.len() != machine.vcpu_count() {
+            return Err(VmmError("a vCPU thread panicked: nothing saved".into()).into());
+        }
+        let line = migrate::save::save(&migrate::save::Saving {
+            dir,
+            machine: &machine,
+            gic: &gic,
+            vcpus: &fds,
+            mem: &mem,
+            features: vcpu_features,
+            paused_at,
+            stopped_at: machine.migration.stopped_at(),
+            stop_skew: machine.migration.stop_skew(),
+        })?;
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
     }
     let vm = machine.current();
     let stolen: Vec<u64> = vm.vcpus().map(|v| v.stolen_ns()).collect();
     let report = machine.stats.report(&stolen);
     match failure {
-        Some(e) => Err(VmmError(format!("{e}\n{report}"))),
+        Some(e) => Err(VmmError(format!("{e}\n{report}")).into()),
         None => Ok(report),
     }
 }
 
-fn add_memslots(vm_fd: &VmFd, mem: &GuestMem) -> Result<(), VmmError> {
+/// Registers RAM and the PV-time region with KVM.
+pub fn add_memslots(vm_fd: &VmFd, mem: &GuestMem) -> Result<(), VmmError> {
     for s in ctx(mem.slots(), "memslots")? {
         let region = kvm_userspace_memory_region {
             slot: s.slot,
@@ -298,14 +450,17 @@ fn add_memslots(vm_fd: &VmFd, mem: &GuestMem) -> Result<(), VmmError> {
     Ok(())
 }
 
+/// `kvm_vcpu_init.features[0]` of every vCPU: PSCI 0.2+ stays in KVM
+/// (`CPU_ON`, `SYSTEM_OFF`...).
+const VCPU_FEATURES: u32 = 1 << KVM_ARM_VCPU_PSCI_0_2;
+
 fn create_vcpus(vm_fd: &VmFd, n: u32) -> Result<Vec<VcpuFd>, VmmError> {
     let mut init = kvm_vcpu_init::default();
     ctx(
         vm_fd.get_preferred_target(&mut init),
         "KVM_ARM_PREFERRED_TARGET",
     )?;
-    // PSCI 0.2+ stays in KVM (CPU_ON, SYSTEM_OFF...).
-    init.features[0] |= 1 << KVM_ARM_VCPU_PSCI_0_2;
+    init.features[0] |= VCPU_FEATURES;
     let mut fds = Vec::new();
     for i in 0..n {
         let fd = ctx(vm_fd.create_vcpu(u64::from(i)), "KVM_CREATE_VCPU")?;
@@ -320,7 +475,9 @@ fn create_vcpus(vm_fd: &VmFd, n: u32) -> Result<Vec<VcpuFd>, VmmError> {
     Ok(fds)
 }
 
-fn create_gic(vm_fd: &VmFd) -> Result<DeviceFd, VmmError> {
+/// Creates the vGICv3 at the layout's addresses and initialises it (after
+/// every vCPU exists).
+pub fn create_gic(vm_fd: &VmFd) -> Result<DeviceFd, VmmError> {
     let mut dev = kvm_create_device {
         type_: kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3,
         fd: 0,
@@ -396,6 +553,24 @@ fn control_loop(m: &Machine, o: &Options) {
                 }
                 Err(e) => eprintln!("fwcall-refvmm: raise {:#x}: {e}", o.raise_event),
             }
+        }
+        if migrate::take_save_request() {
+            match &o.save_to {
+                // An image someone may still restore is never overwritten;
+                // the guest keeps running.
+                Some(dir) if dir.join(migrate::image::MANIFEST).exists() => eprintln!(
+                    "fwcall-refvmm: SIGPWR ignored: {} already holds a saved VM",
+                    dir.display()
+                ),
+                // Every vCPU thread leaves KVM_RUN and stops; the main
+                // thread saves once all have.
+                Some(_) if m.migration.request_save() => m.shutdown(),
+                Some(_) => {}
+                None => eprintln!("fwcall-refvmm: SIGPWR ignored: no --save-to directory"),
+            }
+        }
+        if let Some(line) = m.migration.take_restore_line() {
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
         }
         if control::take_snapshot_request() || snapshot_at.is_some_and(|t| now >= t) {
             snapshot_at = None;

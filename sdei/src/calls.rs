@@ -529,7 +529,12 @@ impl Sdei {
     /// unregister-pending and makes the answer DENIED, the others are
     /// unregistered all the same, as `PRIVATE_RESET` does); if none was
     /// running, releases every bound slot (first failure returned).
-    pub(crate) fn shared_reset_locked(&self, t: &mut SharedTable, log: &mut HookLog, kicks: &mut Kicks) -> R {
+    pub(crate) fn shared_reset_locked(
+        &self,
+        t: &mut SharedTable,
+        log: &mut HookLog,
+        kicks: &mut Kicks,
+    ) -> R {
         let mut denied = false;
         for i in 0..t.events.len() {
             if t.events.get(i).map(|e| e.state) == Some(HandlerState::UNREGISTERED) {
