@@ -108,7 +108,11 @@ fn entropy_layout(call: &Call, regs: &[u64]) -> Option<[Option<u64>; 4]> {
     for (k, slot) in zero.iter_mut().skip(1).enumerate() {
         let low = (2 - k as u32) * width;
         let valid = bits.saturating_sub(low).min(width);
-        let keep = if valid == 64 { u64::MAX } else { (1u64 << valid) - 1 };
+        let keep = if valid == 64 {
+            u64::MAX
+        } else {
+            (1u64 << valid) - 1
+        };
         *slot = Some(!keep);
     }
     Some(zero)
@@ -450,7 +454,7 @@ impl<W: Write> Recorder<W> {
                         match random.and_then(|z| z.get(i).copied().flatten()) {
                             // Entropy: only the bits that must be zero are
                             // checked (the replayer's source differs).
-                            Some(zero) if zero == 0 => line.push('_'),
+                            Some(0) => line.push('_'),
                             Some(zero) => line.push_str(&format!("0/{zero:#x}")),
                             None => line.push_str(&value(*r)),
                         }

@@ -447,7 +447,12 @@ fn power_and_trng_sessions_replay() {
     let hvc = Conduit::Hvc;
     let entry = RAM.base + 0x8_0000;
     vmm.call(0, ids::PSCI_CPU_ON_64, &[1, entry, 7], hvc);
-    vmm.call(1, ids::SDEI_EVENT_REGISTER, &[0x10, 0xffff_8000_1000_0000, 5, 0, 0], hvc);
+    vmm.call(
+        1,
+        ids::SDEI_EVENT_REGISTER,
+        &[0x10, 0xffff_8000_1000_0000, 5, 0, 0],
+        hvc,
+    );
     vmm.call(1, ids::SDEI_EVENT_ENABLE, &[0x10], hvc);
     vmm.call(1, ids::SDEI_PE_UNMASK, &[], hvc);
     vmm.call(1, ids::TRNG_RND64, &[192], hvc);

@@ -308,7 +308,11 @@ fn kvm_adapter_moves_exactly_the_psci_and_trng_budget() {
 
 #[test]
 fn psci_and_trng_read_no_arguments_when_switched_off_or_not_configured() {
-    let fids = [ids::PSCI_CPU_ON_64, ids::PSCI_AFFINITY_INFO, ids::TRNG_RND64];
+    let fids = [
+        ids::PSCI_CPU_ON_64,
+        ids::PSCI_AFFINITY_INFO,
+        ids::TRNG_RND64,
+    ];
     let vm = full_vm(1, 3); // SDEI only
     for f in fids {
         assert_eq!(vm.argument_registers(f), 0, "{f:?} switched off");
@@ -318,7 +322,11 @@ fn psci_and_trng_read_no_arguments_when_switched_off_or_not_configured() {
         assert_eq!(vm.argument_registers(f), 0, "{f:?} not configured");
     }
     let vm = full_vm(7, 3);
-    for (f, n) in [(ids::PSCI_CPU_ON_64, 3), (ids::PSCI_AFFINITY_INFO, 2), (ids::TRNG_RND64, 1)] {
+    for (f, n) in [
+        (ids::PSCI_CPU_ON_64, 3),
+        (ids::PSCI_AFFINITY_INFO, 2),
+        (ids::TRNG_RND64, 1),
+    ] {
         assert_eq!(vm.argument_registers(f), n, "{f:?}");
     }
     // Unimplemented PSCI functions answer NOT_SUPPORTED: nothing to read.

@@ -272,7 +272,10 @@ fn vcpus_off_at_boot_are_off_for_sdei_until_cpu_on() {
     let vm = vm(3);
     let sdei = vm.sdei().unwrap();
     let off = |v| sdei.is_powered_off(VcpuIndex(v));
-    assert_eq!((off(0), off(1), off(2)), (Some(false), Some(true), Some(true)));
+    assert_eq!(
+        (off(0), off(1), off(2)),
+        (Some(false), Some(true), Some(true))
+    );
     on(&vm, 2);
     assert_eq!(off(2), Some(false));
 }

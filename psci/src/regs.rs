@@ -4,8 +4,8 @@
 //! in one place, `fwcall_smccc::budget::PSCI`, which the dispatcher and
 //! the KVM adapter read; this module names them from PSCI's side.
 
-use fwcall_smccc::budget::{self, Budget};
 use fwcall_smccc::FunctionId;
+use fwcall_smccc::budget::{self, Budget};
 
 /// Every function fwcall's PSCI implements at some version, with the
 /// argument registers it reads from `X1` on and the result registers it

@@ -260,7 +260,10 @@ mod tests {
         assert_eq!(args(ids::PV_TIME_ST), Some(0));
         assert_eq!(args(ids::PSCI_CPU_ON_64), Some(3));
         assert_eq!(args(ids::PSCI_CPU_SUSPEND), Some(1));
-        assert_eq!(lookup(ids::TRNG_RND64).map(|b| (b.args, b.writes)), Some((1, 4)));
+        assert_eq!(
+            lookup(ids::TRNG_RND64).map(|b| (b.args, b.writes)),
+            Some((1, 4))
+        );
         assert_eq!(
             lookup(ids::SDEI_EVENT_COMPLETE_AND_RESUME).map(|b| b.writes),
             Some(RESTORE_EL1)

@@ -3,8 +3,8 @@
 //! place, `fwcall_smccc::budget::TRNG`, which the dispatcher and the KVM
 //! adapter read; this module names them from TRNG's side.
 
-use fwcall_smccc::budget::{self, Budget};
 use fwcall_smccc::FunctionId;
+use fwcall_smccc::budget::{self, Budget};
 
 /// The five TRNG 1.0 functions, with the argument registers each reads
 /// from `X1` on and the result registers its success writes from `X0` on

@@ -210,7 +210,7 @@ pub fn from_trace(trace: &Trace) -> Sequence {
         psci: match spec.psci {
             None => 0,
             Some(_) => {
-                let n = u32::from(spec.vcpus.clamp(1, 4));
+                let n = spec.vcpus.clamp(1, 4);
                 let boot = spec.boot.unwrap_or(1).clamp(1, n);
                 1 | ((boot - 1) as u8) << 1
             }
@@ -366,7 +366,13 @@ mod tests {
                 Step::Call {
                     vcpu: 0,
                     func: Func::Psci(0x23),
-                    args: [Arg::Mpidr(1), Arg::Ram(8), Arg::Small(3), Arg::Zero, Arg::Zero],
+                    args: [
+                        Arg::Mpidr(1),
+                        Arg::Ram(8),
+                        Arg::Small(3),
+                        Arg::Zero,
+                        Arg::Zero,
+                    ],
                     smc: false,
                 },
                 Step::Raise {

@@ -286,27 +286,22 @@ fn load<M: GuestMemoryAccess>(
     config.validate().map_err(config_error)?;
     let off = crate::power::powered_off(c.power.as_deref(), c.abi.features.std);
     let sdei = match (&config.sdei, &c.sdei) {
-        (Some(cfg), Some(state)) => Some(Sdei::restore_with_power(
-            cfg,
-            &config.mpidrs,
-            state,
-            &off,
-        )?),
+        (Some(cfg), Some(state)) => {
+            Some(Sdei::restore_with_power(cfg, &config.mpidrs, state, &off)?)
+        }
         (None, None) => None,
         _ => return Err(FormatError::SdeiPresence.into()),
     };
     let n = config.vcpu_count();
     let pvtime = PvTime::restore(&config.pvtime, n, &config.ram, &config.reserved, &c.pvtime)?;
     let psci = match (&config.psci, &c.power) {
-        (Some(cfg), Some(power)) => {
-            Some(Psci::restore(
-                cfg,
-                &config.mpidrs,
-                config.smccc_version,
-                &crate::power::ram_pairs(&config),
-                power,
-            )?)
-        }
+        (Some(cfg), Some(power)) => Some(Psci::restore(
+            cfg,
+            &config.mpidrs,
+            config.smccc_version,
+            &crate::power::ram_pairs(&config),
+            power,
+        )?),
         (None, None) => None,
         _ => return Err(FormatError::PsciPresence.into()),
     };

@@ -39,7 +39,11 @@ fn an_off_vcpu_takes_no_delivery_even_unmasked_with_a_trigger_pending() {
     s.power_off(0);
     s.raise(EV_PRIV_NORMAL, Some(0));
     assert_eq!(s.got(0), None);
-    assert_eq!(s.sdei.is_masked(VcpuIndex(0)), Some(false), "mask untouched");
+    assert_eq!(
+        s.sdei.is_masked(VcpuIndex(0)),
+        Some(false),
+        "mask untouched"
+    );
 }
 
 #[test]
@@ -99,7 +103,11 @@ fn cpu_off_while_a_shared_handler_runs_completes_it_and_a_new_trigger_goes_elsew
     assert_eq!(s.got_any(), [(1, EV_SHARED_NORMAL)]);
     s.call(1, COMPLETE, &[0]);
     assert_eq!(s.regs[1].pc, 0x4000_0100, "vCPU 1 resumed where it was");
-    assert_eq!(s.status(1, EV_SHARED_NORMAL), 3, "registered, enabled, idle");
+    assert_eq!(
+        s.status(1, EV_SHARED_NORMAL),
+        3,
+        "registered, enabled, idle"
+    );
     // SHARED_RESET is not denied by a handler that died with its PE.
     assert_eq!(s.call(1, SHARED_RESET, &[]), OK);
 }
@@ -190,7 +198,10 @@ fn restore_refuses_a_running_handler_on_an_off_vcpu() {
     s.raise(EV_PRIV_NORMAL, Some(1));
     assert_eq!(s.got(1), Some(EV_PRIV_NORMAL));
     let err = Sdei::restore_with_power(&config, &mpidrs, &s.sdei.state(), &[false, true]);
-    assert_eq!(err.unwrap_err(), SdeiStateError::HandlerOnOffVcpu { vcpu: 1 });
+    assert_eq!(
+        err.unwrap_err(),
+        SdeiStateError::HandlerOnOffVcpu { vcpu: 1 }
+    );
 }
 
 #[test]
