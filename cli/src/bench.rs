@@ -491,6 +491,7 @@ fn traffic_vm() -> BenchVm {
         Vm::new(c, Arc::new(WordMemory::new(PVT_BASE, table + 0x1000))).expect("traffic VM");
     vm.add_service(EMPTY_FID..=EMPTY_FID, 0, Box::new(Empty))
         .expect("empty service");
+    vm.set_entropy_source(Box::new(DeterministicSource::new(1)));
     vm.start().expect("start");
     vm
 }
@@ -519,7 +520,7 @@ pub fn traffic_rows() -> Vec<Row> {
         });
     };
     let e = u64::from(NORMAL_EVENT);
-    for (_, table) in budget::TABLES {
+    for (_, table) in budget::all() {
         for row in *table {
             let vm = traffic_vm();
             if vm.argument_registers(row.fid) == 0 && row.args > 0 {
@@ -578,8 +579,25 @@ pub fn traffic_rows() -> Vec<Row> {
                     &[u64::from(SHARED_EVENT), ENTRY, 1, 0, 0],
                 );
             }
+            if row.fid == ids::PSCI_CPU_ON || row.fid == ids::PSCI_CPU_ON_64 {
+                // Every vCPU boots on in this VM: power vCPU 1 off first, so
+                // the CPU_ON measured succeeds.
+                let me1 = KvmVcpu::new(&vm, VcpuIndex(1)).expect("vcpu 1");
+                let mut r1 = RegisterFile::default();
+                me1.serve(hvc(ids::PSCI_CPU_OFF), &mut r1).expect("serve");
+            }
+            let psci_features = u64::from(ids::PSCI_VERSION.raw());
+            let trng_features = u64::from(ids::TRNG_RND64.raw());
             let args: &[u64] = match row.fid {
                 ids::SDEI_EVENT_ROUTING_SET => &[u64::from(SHARED_EVENT), 0, 0],
+                ids::PSCI_CPU_ON | ids::PSCI_CPU_ON_64 => &[1, 0x4008_0000, 0],
+                ids::PSCI_CPU_SUSPEND | ids::PSCI_CPU_SUSPEND_64 => &[0],
+                ids::PSCI_AFFINITY_INFO | ids::PSCI_AFFINITY_INFO_64 => &[1, 0],
+                ids::PSCI_FEATURES => &[psci_features],
+                ids::PSCI_SYSTEM_RESET2 | ids::PSCI_SYSTEM_RESET2_64 => &[0, 0],
+                ids::TRNG_FEATURES => &[trng_features],
+                ids::TRNG_RND32 => &[96],
+                ids::TRNG_RND64 => &[192],
                 ids::SDEI_EVENT_COMPLETE_AND_RESUME => &[ENTRY + 0x280],
                 ids::SDEI_EVENT_SIGNAL => &[0, 0x8000_0000],
                 _ => &[e, ENTRY, 0, 0, 0],

@@ -38,7 +38,8 @@ use crate::vcpu::SimVcpu;
 use fwcall::snapshot::{RestoreError, SnapshotError};
 use fwcall::{
     Call, Conduit, Delivery, EventKind, Gpa, GuestMemoryAccess, Interrupted, IrqOutcome, Kicks,
-    MemoryError, Mpidr, Outcome, Priority, RaiseError, Reply, VcpuError, VcpuIndex, Vm, VmConfig,
+    MemoryError, Mpidr, Outcome, PowerAction, Priority, RaiseError, Reply, VcpuError, VcpuIndex,
+    Vm, VmConfig,
 };
 use fwcall_smccc::CALL_REGS;
 use std::collections::{BTreeMap, VecDeque};
@@ -82,8 +83,39 @@ fn arity(fid: fwcall::FunctionId) -> usize {
         | SDEI_INTERRUPT_RELEASE
         | SDEI_FEATURES
         | PV_TIME_FEATURES => 1,
-        _ => 0,
+        // PSCI, TRNG and the rest: the register budget (one source).
+        other => fwcall::smccc::budget::lookup(other).map_or(0, |b| usize::from(b.args)),
     }
+}
+
+/// For a successful `TRNG_RND32`/`TRNG_RND64` reply, the bits of `X1..X3`
+/// that must be zero (index 1..=3; `X0` is checked exactly): the entropy
+/// itself differs between the recording and the replay.
+fn entropy_layout(call: &Call, regs: &[u64]) -> Option<[Option<u64>; 4]> {
+    use fwcall::ids::{TRNG_RND32, TRNG_RND64};
+    let fid = call.fid().without_sve_hint();
+    let (width, max) = match fid {
+        TRNG_RND32 => (32u32, 96u32),
+        TRNG_RND64 => (64, 192),
+        _ => return None,
+    };
+    let bits = call.x[1] as u32;
+    if regs.first() != Some(&0) || bits == 0 || bits > max {
+        return None;
+    }
+    let mut zero = [None; 4];
+    // X3 holds the lowest bits, then X2, then X1.
+    for (k, slot) in zero.iter_mut().skip(1).enumerate() {
+        let low = (2 - k as u32) * width;
+        let valid = bits.saturating_sub(low).min(width);
+        let keep = if valid == 64 {
+            u64::MAX
+        } else {
+            (1u64 << valid) - 1
+        };
+        *slot = Some(!keep);
+    }
+    Some(zero)
 }
 
 /// The `vm` keys (in fwtrace's order) that describe `config`, and notes on
@@ -154,6 +186,32 @@ pub fn vm_keys(config: &VmConfig) -> (Vec<(&'static str, String)>, Vec<String>) 
             "the VM declares {} RAM regions; fwtrace's `mem` has exactly one (the replay uses its default RAM)",
             config.ram.len()
         ));
+    }
+    match &config.psci {
+        None => keys.push(("psci", "off".into())),
+        Some(p) => {
+            keys.push(("psci", p.version.to_string()));
+            // fwtrace's `boot` is a count: vCPUs 0..boot-1.
+            let k = p.boot.len();
+            let prefix = p.boot.iter().enumerate().all(|(i, v)| v.get() == i);
+            if prefix && k >= 1 {
+                keys.push(("boot", k.to_string()));
+            } else {
+                notes.push(format!(
+                    "PSCI boots vCPUs {:?}; fwtrace's `boot` names vCPUs 0..N-1 only (the replay boots vCPU 0)",
+                    p.boot.iter().map(|v| v.get()).collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    match &config.trng {
+        None => keys.push(("trng", "off".into())),
+        Some(t) => {
+            keys.push(("trng", "on".into()));
+            if *t != fwcall::TrngConfig::default() {
+                notes.push("TRNG has a UUID of its own; fwtrace cannot say so (the replay answers with the default UUID)".into());
+            }
+        }
     }
     if config.soc_id.is_some() {
         notes.push("SMCCC_ARCH_SOC_ID is configured; fwtrace cannot say so (the replay answers NOT_SUPPORTED)".into());
@@ -388,11 +446,25 @@ impl<W: Write> Recorder<W> {
             Reply::Return { regs, count } => {
                 let n = usize::from(*count).min(CALL_REGS);
                 s.regs.x[..n].copy_from_slice(&regs[..n]);
+                let random = entropy_layout(call, regs);
                 if n > 0 {
                     line.push_str(" ->");
-                    for r in &regs[..n.min(4)] {
+                    for (i, r) in regs[..n.min(4)].iter().enumerate() {
                         line.push(' ');
-                        line.push_str(&value(*r));
+                        match random.and_then(|z| z.get(i).copied().flatten()) {
+                            // Entropy: only the bits that must be zero are
+                            // checked (the replayer's source differs).
+                            Some(0) => line.push('_'),
+                            Some(zero) => line.push_str(&format!("0/{zero:#x}")),
+                            None => line.push_str(&value(*r)),
+                        }
+                    }
+                }
+                if random.is_some() {
+                    // The replayer holds other values there: make any later
+                    // use of them differ from the shadow, so it is written.
+                    for r in s.regs.x[1..4].iter_mut() {
+                        *r = !*r;
                     }
                 }
                 if n > 4 {
@@ -418,11 +490,42 @@ impl<W: Write> Recorder<W> {
             }
             Reply::Nothing => {}
         }
+        let caller_pstate = s.regs.pstate;
+        // What the replayer does with a power outcome, in its register file.
+        match outcome.power {
+            Some(PowerAction::CpuOn(start)) => {
+                if let Some(t) = self.shadow(start.target) {
+                    t.regs.x = [0; 31];
+                    t.regs.x[0] = start.context_id;
+                    t.regs.pc = start.entry;
+                    t.regs.pstate = start.pstate(caller_pstate);
+                }
+                after.push(format!("expect {} power=on", start.target.0));
+            }
+            Some(PowerAction::CpuOff) => after.push(format!("expect {} power=off", v.0)),
+            Some(PowerAction::SystemOff) => after.push("system off".into()),
+            Some(PowerAction::SystemReset(_)) => after.push("system reset".into()),
+            Some(PowerAction::Standby) | None => {}
+        }
         let at = self.push(line);
         for l in after {
             self.push(l);
         }
         self.asks(at, Some(v), &outcome.kicks);
+        self.flush_settled();
+    }
+
+    /// Records the VMM's whole-VM reset (after a `SYSTEM_RESET`): the
+    /// replayer resets every vCPU's registers (keeping MPIDRs) and powers
+    /// on the boot vCPUs.
+    pub fn vm_reset(&mut self) {
+        self.push("vm-reset".into());
+        for (i, s) in self.vcpus.iter_mut().enumerate() {
+            let mpidr = s.regs.mpidr;
+            s.regs = SimVcpu::new(i as u32);
+            s.regs.mpidr = mpidr;
+            s.ask = None;
+        }
         self.flush_settled();
     }
 
@@ -767,6 +870,16 @@ impl<M: GuestMemoryAccess, W: Write> RecordingVm<M, W> {
             r.reset(vcpu, &kicks);
         }
         Ok(kicks)
+    }
+
+    /// [`fwcall::Vm::reset`] (the VMM's reaction to `SYSTEM_RESET`), recorded
+    /// as `vm-reset`.
+    pub fn reset_vm(&self) {
+        let mut r = self.rec();
+        self.vm.reset();
+        if let Some(r) = r.as_mut() {
+            r.vm_reset();
+        }
     }
 
     /// [`fwcall::Vcpu::account_steal`], recorded with a check of the

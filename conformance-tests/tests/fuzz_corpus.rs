@@ -129,7 +129,7 @@ fn write_seed_corpora() {
         std::fs::write(dir.join(name), bytes).unwrap();
     };
     let mut traces: Vec<PathBuf> = Vec::new();
-    for suite in ["sdei", "pvtime", "smccc", "snapshot"] {
+    for suite in ["sdei", "pvtime", "smccc", "snapshot", "psci", "trng"] {
         if let Ok(rd) = std::fs::read_dir(root.join("traces").join(suite)) {
             traces.extend(
                 rd.filter_map(|e| e.ok().map(|e| e.path()))

@@ -115,6 +115,25 @@ impl Vmm {
         };
         let out = self.vm.handle(VcpuIndex(i as u32), &call).unwrap();
         c.apply(&out.reply);
+        let caller_pstate = c.pstate;
+        match out.power {
+            // The VMM starts the target as PSCI says a PE starts.
+            Some(fwcall::PowerAction::CpuOn(start)) => {
+                let t = &mut self.cpus[start.target.get()];
+                t.x = [0; 31];
+                t.x[0] = start.context_id;
+                t.pc = start.entry;
+                t.pstate = start.pstate(caller_pstate);
+            }
+            // It resets the whole VM: fwcall's state and every register.
+            Some(fwcall::PowerAction::SystemReset(_)) => {
+                self.vm.reset_vm();
+                let n = self.cpus.len() as u32;
+                self.cpus = (0..n).map(SimVcpu::new).collect();
+                return;
+            }
+            _ => {}
+        }
         self.step(Some(i), &out.kicks);
     }
 
@@ -416,4 +435,52 @@ fn passthrough_records_nothing() {
     assert_eq!(out.reply.written_x().next().map(|(i, _)| i), Some(0));
     let (_, w) = rec.finish().unwrap();
     assert!(w.is_none());
+}
+
+#[test]
+fn power_and_trng_sessions_replay() {
+    let out = Shared::default();
+    let mut c = config(3);
+    c.psci = Some(fwcall::PsciConfig::new(fwcall::PsciVersion::V1_1)); // vCPU 0 boots
+    c.trng = Some(fwcall::TrngConfig::default());
+    let mut vmm = Vmm::new(c, out.clone());
+    let hvc = Conduit::Hvc;
+    let entry = RAM.base + 0x8_0000;
+    vmm.call(0, ids::PSCI_CPU_ON_64, &[1, entry, 7], hvc);
+    vmm.call(
+        1,
+        ids::SDEI_EVENT_REGISTER,
+        &[0x10, 0xffff_8000_1000_0000, 5, 0, 0],
+        hvc,
+    );
+    vmm.call(1, ids::SDEI_EVENT_ENABLE, &[0x10], hvc);
+    vmm.call(1, ids::SDEI_PE_UNMASK, &[], hvc);
+    vmm.call(1, ids::TRNG_RND64, &[192], hvc);
+    vmm.call(1, ids::TRNG_RND32, &[40], hvc);
+    vmm.raise(0x10, Some(1));
+    vmm.call(1, ids::SDEI_EVENT_COMPLETE, &[0], hvc);
+    vmm.call(1, ids::TRNG_RND64, &[100], hvc);
+    vmm.call(0, ids::PSCI_AFFINITY_INFO_64, &[1, 0], hvc);
+    vmm.call(1, ids::PSCI_CPU_OFF, &[0x1_0000], hvc);
+    vmm.call(0, ids::PSCI_AFFINITY_INFO_64, &[1, 0], hvc);
+    vmm.call(0, ids::PSCI_CPU_ON_64, &[1, entry, 8], hvc);
+    vmm.call(1, ids::SDEI_EVENT_STATUS, &[0x10], hvc);
+    vmm.call(0, ids::PSCI_SYSTEM_RESET, &[], hvc);
+    vmm.call(0, ids::PSCI_VERSION, &[], hvc);
+    vmm.vm.finish().unwrap();
+    let t = out.text();
+    for want in [
+        " psci=1.1 ",
+        " boot=1",
+        " trng=on",
+        "\nexpect 1 power=on\n",
+        "\nexpect 1 power=off\n",
+        "\nsystem reset\nvm-reset\n",
+        "\ncall 1 0xc4000053 0xc0 -> 0 _ _ _\n",
+        // RND32 of 40 bits: w1 zero, w2 bits 39:32 only, w3 whole; upper halves zero.
+        " -> 0 0/0xffffffffffffffff 0/0xffffffffffffff00 0/0xffffffff00000000\n",
+    ] {
+        assert!(t.contains(want), "{want:?} missing from:\n{t}");
+    }
+    replays(&t);
 }

@@ -5,14 +5,19 @@
 //! [`Coupling`] is the [`PowerHook`] PSCI calls inside `CPU_ON` and
 //! `CPU_OFF`, and [`Vm::reset`] puts every service back to its boot state.
 //!
-//! What SDEI does today, through its public API only:
-//! * `CPU_OFF`: the caller's SDEI state is reset as at boot (private events
-//!   unregistered, a handler in progress discarded, the PE masked), so an
-//!   off vCPU is masked: it takes no delivery and is never chosen for
-//!   `RM_ANY`.
-//! * `CPU_ON`: nothing more to do, the target's SDEI state is already the
-//!   boot state (from `CPU_OFF`, from VM start, or from [`Vm::reset`]).
-//! * [`Vm::reset`]: every SDEI state back to the defaults.
+//! What SDEI does (its `power` module has the rules):
+//! * `CPU_OFF`: [`Sdei::power_off`] on the caller: it takes no delivery and
+//!   is never chosen for `RM_ANY`; a handler in progress there is
+//!   discarded; triggers routed to it move.
+//! * `CPU_ON`: [`Sdei::power_on`] on the target: private events
+//!   unregistered, the PE masked, as at boot.
+//! * [`Vm::reset`]: every SDEI state back to the defaults, then each vCPU
+//!   powered as PSCI's boot set says.
+//!
+//! The SDEI power gates follow [`Vm::power_state`]: when fwcall serves
+//! PSCI (configured, and its feature bit on) they are PSCI's power state;
+//! otherwise the hypervisor owns power and every gate is open (the VMM
+//! calls [`Vcpu::reset`](crate::Vcpu::reset) at its power-on).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -24,6 +29,7 @@ use fwcall_smccc::{Kicks, VcpuIndex};
 use fwcall_trng::EntropySource;
 
 use crate::config::VmConfig;
+use crate::features::StdFeatures;
 use crate::vm::Vm;
 
 /// What PSCI's transitions do to the other services of one VM.
@@ -42,16 +48,30 @@ impl<'a> Coupling<'a> {
 }
 
 impl PowerHook for Coupling<'_> {
-    fn cpu_on(&self, _target: VcpuIndex) -> Kicks {
-        // The target's SDEI state is the boot state already (see above).
-        Kicks::none()
+    #[inline]
+    fn cpu_on(&self, target: VcpuIndex) -> Kicks {
+        match self.sdei {
+            Some(s) => s.power_on(target),
+            None => Kicks::none(),
+        }
     }
 
     fn cpu_off(&self, vcpu: VcpuIndex) -> Kicks {
         match self.sdei {
-            Some(s) => s.reset_vcpu(vcpu),
+            Some(s) => s.power_off(vcpu),
             None => Kicks::none(),
         }
+    }
+}
+
+/// Which vCPUs are off for SDEI when fwcall serves PSCI with `states`
+/// and the feature words `std` (all on when PSCI is not served).
+pub(crate) fn powered_off(states: Option<&[PowerState]>, std: StdFeatures) -> Vec<bool> {
+    match states {
+        Some(s) if std.contains(StdFeatures::PSCI) => {
+            s.iter().map(|p| *p == PowerState::Off).collect()
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -130,6 +150,23 @@ impl<M: GuestMemoryAccess> Vm<M> {
         }
         if let Some(p) = &self.psci {
             p.reset();
+        }
+        self.follow_power();
+    }
+
+    /// Sets every vCPU's SDEI power gate from [`Vm::power_state`] (at
+    /// construction, after a feature-word write, after a system reset).
+    /// Nothing runs meanwhile, so nothing is left to kick.
+    pub(crate) fn follow_power(&self) {
+        let Some(s) = &self.sdei else { return };
+        for v in 0..self.config.vcpu_count() {
+            let v = VcpuIndex(v as u32);
+            let off = self.power_state(v) == PowerState::Off;
+            if off {
+                let _ = s.power_off(v);
+            } else if s.is_powered_off(v) == Some(true) {
+                let _ = s.power_on(v);
+            }
         }
     }
 }

@@ -30,11 +30,11 @@ pub(crate) const QUERY_REVISION: u16 = 0xFF03;
 pub(crate) const SDEI_FIRST: u16 = 0x20;
 pub(crate) const SDEI_LAST: u16 = 0x3F;
 /// PSCI's function numbers within OEN 4.
-const PSCI_FIRST: u16 = ids::PSCI_FIRST_NUMBER;
-const PSCI_LAST: u16 = ids::PSCI_LAST_NUMBER;
+pub(crate) const PSCI_FIRST: u16 = ids::PSCI_FIRST_NUMBER;
+pub(crate) const PSCI_LAST: u16 = ids::PSCI_LAST_NUMBER;
 /// TRNG 1.0's function numbers within OEN 4.
-const TRNG_FIRST: u16 = ids::TRNG_FIRST_NUMBER;
-const TRNG_LAST: u16 = ids::TRNG_LAST_NUMBER;
+pub(crate) const TRNG_FIRST: u16 = ids::TRNG_FIRST_NUMBER;
+pub(crate) const TRNG_LAST: u16 = ids::TRNG_LAST_NUMBER;
 
 /// One VM's firmware-call server.
 ///
@@ -102,7 +102,9 @@ impl<M: GuestMemoryAccess> Vm<M> {
             )?),
             None => None,
         };
-        Ok(Self::assemble(config, mem, sdei, pvtime, psci))
+        let vm = Self::assemble(config, mem, sdei, pvtime, psci);
+        vm.follow_power();
+        Ok(vm)
     }
 
     pub(crate) fn assemble(
@@ -252,7 +254,12 @@ impl<M: GuestMemoryAccess> Vm<M> {
     /// Writes one feature word. Refused for bits the VM cannot serve, and
     /// for any change once the guest has made a call.
     pub fn set_features(&self, register: FeatureRegister, value: u64) -> Result<(), FeatureError> {
-        self.features.write(register, value)
+        self.features.write(register, value)?;
+        if register == FeatureRegister::Std {
+            // PSCI served or not decides who owns power, and so SDEI's gates.
+            self.follow_power();
+        }
+        Ok(())
     }
 
     /// The feature words in force.
@@ -601,7 +608,8 @@ impl<M: GuestMemoryAccess> Vcpu<'_, M> {
     /// go back to unregistered, any handler in progress is discarded, and
     /// it is masked again. Stolen time and power state are kept. Returns
     /// the vCPUs to kick (a shared event the reset vCPU was chosen for may
-    /// go elsewhere). With fwcall's PSCI on, `CPU_OFF` already does this.
+    /// go elsewhere). Call it when the hypervisor powers the vCPU on; with
+    /// fwcall's PSCI on, `CPU_ON` already does this.
     pub fn reset(&self) -> Kicks {
         match &self.vm.sdei {
             Some(s) => s.reset_vcpu(self.index),

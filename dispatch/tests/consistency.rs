@@ -165,9 +165,14 @@ fn lpt_configured_but_switched_off_is_off_everywhere_and_never_written() {
 
 const EVENT: u64 = 0x100;
 
-fn full_vm(sdei_on: bool, pv_word: u64) -> Vm<AtomicMemory> {
+/// A VM serving every table of `budget::all()`: SDEI with a shared
+/// event, PV time with LPT, a SoC ID, PSCI 1.1 (vCPU 0 on) and TRNG with a
+/// deterministic source; `std_word` and `pv_word` switch services off.
+fn full_vm(std_word: u64, pv_word: u64) -> Vm<AtomicMemory> {
     let mut c = config(true, true);
     c.soc_id = Some(SocId::new(1, 2, 3, 4).unwrap());
+    c.psci = Some(fwcall::PsciConfig::new(fwcall::PsciVersion::V1_1));
+    c.trng = Some(fwcall::TrngConfig::default());
     if let Some(s) = c.sdei.as_mut() {
         s.events.push(EventDecl {
             number: EVENT as u32,
@@ -176,17 +181,16 @@ fn full_vm(sdei_on: bool, pv_word: u64) -> Vm<AtomicMemory> {
         });
     }
     let mem = AtomicMemory::new(&c.reserved);
-    let vm = Vm::new(c, mem).unwrap();
-    vm.set_features(FeatureRegister::Std, u64::from(sdei_on))
-        .unwrap();
+    let mut vm = Vm::new(c, mem).unwrap();
+    vm.set_entropy_source(Box::new(fwcall::trng::DeterministicSource::new(9)));
+    vm.set_features(FeatureRegister::Std, std_word).unwrap();
     vm.set_features(FeatureRegister::StdHyp, pv_word).unwrap();
     vm.start().unwrap();
     vm
 }
 
 fn interesting_fid() -> impl Strategy<Value = u32> {
-    let table: Vec<u32> = budget::TABLES
-        .iter()
+    let table: Vec<u32> = budget::all()
         .flat_map(|(_, rows)| rows.iter().map(|b| b.fid.raw()))
         .collect();
     prop_oneof![
@@ -208,11 +212,13 @@ proptest! {
         fid in interesting_fid(),
         x in proptest::array::uniform17(prop_oneof![
             any::<u64>(), Just(0u64), Just(EVENT), Just(0x8000_0000u64), 0u64..32,
+            Just(0x4008_0000u64), Just(ids::PSCI_VERSION.raw() as u64),
         ]),
-        sdei_on in any::<bool>(), pv_word in 0u64..4, in_handler in any::<bool>(),
+        std_word in 0u64..8, pv_word in 0u64..4, in_handler in any::<bool>(),
     ) {
+        let sdei_on = std_word & 1 != 0;
         let set_up = || {
-            let vm = full_vm(sdei_on, pv_word);
+            let vm = full_vm(std_word, pv_word);
             if in_handler && sdei_on {
                 let v = vm.vcpu(VcpuIndex(0)).unwrap();
                 v.handle(&Call::new(ids::SDEI_EVENT_REGISTER, &[EVENT, 0x4000, 1, 0, 0]));
@@ -239,4 +245,91 @@ proptest! {
         // And the VMs are left in the same state.
         prop_assert_eq!(a.snapshot().unwrap(), b.snapshot().unwrap());
     }
+}
+
+/// The KVM adapter moves exactly the registers of the PSCI and TRNG rows:
+/// it reads `args` and writes what the reply defines (`X0` for PSCI,
+/// `X0..X3` for a successful TRNG `GET_UUID`/`RND`, `X0` for an error,
+/// nothing for a successful `CPU_OFF`).
+#[cfg(feature = "kvm")]
+#[test]
+fn kvm_adapter_moves_exactly_the_psci_and_trng_budget() {
+    use fwcall::kvm::{HypercallExit, KvmVcpu, RegisterFile};
+    for (_, rows) in budget::OPT_IN_TABLES {
+        for row in *rows {
+            let cases: Vec<(Vec<u64>, bool)> = match row.fid {
+                ids::PSCI_CPU_ON | ids::PSCI_CPU_ON_64 => vec![(vec![1, 0x4008_0000, 7], true)],
+                ids::PSCI_AFFINITY_INFO | ids::PSCI_AFFINITY_INFO_64 => vec![(vec![0, 0], true)],
+                ids::PSCI_FEATURES => vec![(vec![ids::PSCI_VERSION.raw() as u64], true)],
+                // The system calls answer INTERNAL_FAILURE along with their
+                // action (for a VMM that declines).
+                ids::PSCI_SYSTEM_RESET2 | ids::PSCI_SYSTEM_RESET2_64 => vec![(vec![0, 0], false)],
+                ids::PSCI_SYSTEM_OFF | ids::PSCI_SYSTEM_RESET => vec![(vec![], false)],
+                ids::TRNG_FEATURES => vec![(vec![ids::TRNG_RND64.raw() as u64], true)],
+                ids::TRNG_RND32 => vec![(vec![96], true), (vec![0], false), (vec![97], false)],
+                ids::TRNG_RND64 => vec![(vec![192], true), (vec![1], true), (vec![0], false)],
+                _ => vec![(vec![0], true)],
+            };
+            for (args, ok) in cases {
+                let vm = full_vm(7, 3);
+                let me = KvmVcpu::new(&vm, VcpuIndex(0)).unwrap();
+                let mut regs = RegisterFile {
+                    pc: 0xffff_8000_0800_0000,
+                    pstate: 0x3c5,
+                    ..Default::default()
+                };
+                for (i, x) in regs.x.iter_mut().enumerate().skip(1) {
+                    *x = 0x5a00 + i as u64;
+                }
+                regs.x[1..=args.len()].copy_from_slice(&args);
+                let exit = HypercallExit {
+                    nr: u64::from(row.fid.raw()),
+                    flags: 0,
+                };
+                let out = me.serve(exit, &mut regs).unwrap();
+                let name = ids::name(row.fid).unwrap_or("?");
+                assert_eq!(regs.reads, u32::from(row.args), "{name}{args:x?}: reads");
+                let writes = match out.reply {
+                    Reply::Nothing => 0,
+                    Reply::Return { regs: r, .. } => {
+                        assert_eq!((r[0] as i64) >= 0, ok, "{name}{args:x?}: {}", r[0] as i64);
+                        if ok { row.writes } else { 1 }
+                    }
+                    Reply::Restore(_) => panic!("{name}"),
+                };
+                assert_eq!(regs.writes, u32::from(writes), "{name}{args:x?}: writes");
+                if row.fid == ids::PSCI_CPU_OFF {
+                    assert_eq!(regs.writes, 0, "a successful CPU_OFF writes nothing");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn psci_and_trng_read_no_arguments_when_switched_off_or_not_configured() {
+    let fids = [
+        ids::PSCI_CPU_ON_64,
+        ids::PSCI_AFFINITY_INFO,
+        ids::TRNG_RND64,
+    ];
+    let vm = full_vm(1, 3); // SDEI only
+    for f in fids {
+        assert_eq!(vm.argument_registers(f), 0, "{f:?} switched off");
+    }
+    let vm = Vm::new(config(false, false), fwcall::NoMemory).unwrap();
+    for f in fids {
+        assert_eq!(vm.argument_registers(f), 0, "{f:?} not configured");
+    }
+    let vm = full_vm(7, 3);
+    for (f, n) in [
+        (ids::PSCI_CPU_ON_64, 3),
+        (ids::PSCI_AFFINITY_INFO, 2),
+        (ids::TRNG_RND64, 1),
+    ] {
+        assert_eq!(vm.argument_registers(f), n, "{f:?}");
+    }
+    // Unimplemented PSCI functions answer NOT_SUPPORTED: nothing to read.
+    assert_eq!(vm.argument_registers(ids::PSCI_MIGRATE), 0);
+    assert_eq!(vm.argument_registers(FunctionId(0xC400_0000)), 0);
 }

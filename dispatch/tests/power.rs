@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use fwcall::sdei::SdeiStateError;
 use fwcall::snapshot::{FormatError, RestoreError, format, inspect};
 use fwcall::trng::DeterministicSource;
 use fwcall::{
@@ -115,8 +116,13 @@ fn cleared_feature_bits_hide_the_services_and_hand_power_back() {
         ),
         -1
     );
-    // The hypervisor owns power now: every vCPU counts as on.
+    // The hypervisor owns power now: every vCPU counts as on, for SDEI too.
     assert_eq!(vm.power_state(VcpuIndex(1)), PowerState::On);
+    assert_eq!(vm.sdei().unwrap().is_powered_off(VcpuIndex(1)), Some(false));
+    sdei_setup(&vm, 1);
+    assert_eq!(x0(&vm, 0, ids::SDEI_EVENT_SIGNAL, &[0, 0x8000_0001]), 0);
+    let v1 = vm.vcpu(VcpuIndex(1)).unwrap();
+    assert!(v1.take_delivery(&Default::default()).is_some());
 }
 
 #[test]
@@ -238,7 +244,7 @@ fn sdei_setup(vm: &Vm<NoMemory>, v: u32) {
 }
 
 #[test]
-fn cpu_off_resets_the_callers_sdei_state() {
+fn cpu_off_gates_the_caller_and_cpu_on_resets_its_sdei_state() {
     let vm = vm(2);
     on(&vm, 1);
     sdei_setup(&vm, 1);
@@ -248,13 +254,30 @@ fn cpu_off_resets_the_callers_sdei_state() {
         (Reply::Nothing, Some(PowerAction::CpuOff))
     );
     let sdei = vm.sdei().unwrap();
-    assert_eq!(sdei.is_masked(VcpuIndex(1)), Some(true));
-    // An off vCPU cannot be signalled: it is masked with nothing registered.
+    assert_eq!(sdei.is_powered_off(VcpuIndex(1)), Some(true));
+    assert_eq!(sdei.is_masked(VcpuIndex(1)), Some(false), "mask untouched");
+    // An off vCPU cannot be signalled, and takes no delivery.
     assert_eq!(x0(&vm, 0, ids::SDEI_EVENT_SIGNAL, &[0, 0x8000_0001]), -2);
-    // CPU_ON finds the boot state.
+    let v1 = vm.vcpu(VcpuIndex(1)).unwrap();
+    assert!(v1.take_delivery(&Default::default()).is_none());
+    // CPU_ON resets it as at boot: unregistered and masked.
     on(&vm, 1);
+    assert_eq!(sdei.is_powered_off(VcpuIndex(1)), Some(false));
     assert_eq!(x0(&vm, 1, ids::SDEI_EVENT_STATUS, &[0]), 0);
     assert_eq!(x0(&vm, 1, ids::SDEI_PE_MASK, &[]), 0);
+}
+
+#[test]
+fn vcpus_off_at_boot_are_off_for_sdei_until_cpu_on() {
+    let vm = vm(3);
+    let sdei = vm.sdei().unwrap();
+    let off = |v| sdei.is_powered_off(VcpuIndex(v));
+    assert_eq!(
+        (off(0), off(1), off(2)),
+        (Some(false), Some(true), Some(true))
+    );
+    on(&vm, 2);
+    assert_eq!(off(2), Some(false));
 }
 
 #[test]
@@ -455,17 +478,64 @@ fn restored_trng_keeps_the_uuid_its_guest_saw() {
 }
 
 #[test]
-fn an_off_vcpu_holding_sdei_state_is_refused() {
+fn an_off_vcpu_with_a_handler_running_is_refused() {
     let vm = vm(2);
     on(&vm, 1);
     sdei_setup(&vm, 1);
+    assert_eq!(x0(&vm, 0, ids::SDEI_EVENT_SIGNAL, &[0, 0x8000_0001]), 0);
+    let v1 = vm.vcpu(VcpuIndex(1)).unwrap();
+    assert!(v1.take_delivery(&Default::default()).is_some());
     let mut c = vm.snapshot_contents();
     c.power.as_mut().unwrap()[1] = PowerState::Off;
     let blob = c.to_bytes().unwrap();
     assert_eq!(
         inspect(&blob).unwrap_err(),
-        RestoreError::OffVcpuSdeiState { vcpu: 1 }
+        RestoreError::Sdei(SdeiStateError::HandlerOnOffVcpu { vcpu: 1 })
     );
+}
+
+#[test]
+fn an_rm_any_trigger_routed_to_an_off_vcpu_is_refused() {
+    let mut c = config(2, Some(PsciVersion::V1_1), false);
+    c.psci.as_mut().unwrap().boot = vec![VcpuIndex(0), VcpuIndex(1)];
+    c.sdei.as_mut().unwrap().events = vec![fwcall::EventDecl {
+        number: 0x40,
+        kind: fwcall::EventKind::Shared,
+        priority: fwcall::Priority::Normal,
+    }];
+    let vm = Vm::new(c, NoMemory).unwrap();
+    assert_eq!(
+        x0(&vm, 0, ids::SDEI_EVENT_REGISTER, &[0x40, HANDLER, 0, 0, 0]),
+        0
+    );
+    assert_eq!(x0(&vm, 0, ids::SDEI_EVENT_ENABLE, &[0x40]), 0);
+    assert_eq!(x0(&vm, 1, ids::SDEI_PE_UNMASK, &[]), 0);
+    assert!(vm.raise(0x40, None).unwrap().contains(VcpuIndex(1)));
+    let mut c = vm.snapshot_contents();
+    c.power.as_mut().unwrap()[1] = PowerState::Off;
+    assert_eq!(
+        inspect(&c.to_bytes().unwrap()).unwrap_err(),
+        RestoreError::Sdei(SdeiStateError::RoutedToOffVcpu {
+            event: 0x40,
+            vcpu: 1
+        })
+    );
+}
+
+#[test]
+fn an_off_vcpu_keeps_its_registrations_through_a_snapshot_until_cpu_on() {
+    let vm = vm(2);
+    on(&vm, 1);
+    sdei_setup(&vm, 1);
+    call(&vm, 1, ids::PSCI_CPU_OFF, &[]);
+    let blob = vm.snapshot().unwrap();
+    let r = Vm::restore(config(2, Some(PsciVersion::V1_1), true), NoMemory, &blob).unwrap();
+    assert_eq!(r.snapshot().unwrap(), blob, "exact round trip");
+    let sdei = r.sdei().unwrap();
+    assert_eq!(sdei.is_powered_off(VcpuIndex(1)), Some(true));
+    assert_eq!(x0(&r, 0, ids::SDEI_EVENT_SIGNAL, &[0, 0x8000_0001]), -2);
+    on(&r, 1);
+    assert_eq!(x0(&r, 1, ids::SDEI_EVENT_STATUS, &[0]), 0);
 }
 
 #[test]

@@ -623,8 +623,9 @@ fn psci_ids_unimplemented_not_supported() {
 fn psci_ids_x0_only() {
     // Every reply of an implemented function writes X0 at most.
     let p = psci(PsciVersion::V1_1);
-    for (fid, _, results) in REGISTER_USE {
-        assert_eq!(*results, 1);
+    for b in REGISTER_USE {
+        let fid = &b.fid;
+        assert_eq!(b.writes, 1);
         let out = call(&p, 0, *fid, &[1, ENTRY, 0]);
         match out.reply {
             Reply::Return { count, .. } => assert_eq!(count, 1, "{fid:?}"),
@@ -641,7 +642,7 @@ fn register_use_covers_every_implemented_id() {
     for n in 0..0x20u32 {
         for base in [0x8400_0000u32, 0xC400_0000] {
             let fid = FunctionId(base | n);
-            let listed = REGISTER_USE.iter().any(|(f, ..)| *f == fid);
+            let listed = REGISTER_USE.iter().any(|b| b.fid == fid);
             assert_eq!(p.implements(fid), listed, "{fid:?}");
         }
     }
@@ -734,4 +735,38 @@ fn any_mpidr_layout_is_found() {
         x0(&p, 0, ids::PSCI_AFFINITY_INFO_64, &[0x10, 0]),
         INVALID_PARAMETERS
     );
+}
+
+/// Argument sets that make each function do its work: a target that
+/// exists, an entry point in RAM, a valid level or reset type.
+fn budget_args() -> [[u64; 17]; 4] {
+    let mut sets = [[0u64; 17]; 4];
+    for (k, set) in sets.iter_mut().enumerate() {
+        for (i, x) in set.iter_mut().enumerate() {
+            *x = 0x5a5a_0000_0000 + (k * 17 + i) as u64;
+        }
+    }
+    sets[1][..3].copy_from_slice(&[1, ENTRY, 7]);
+    sets[2][..3].copy_from_slice(&[0, 0, 0]);
+    sets[3][..3].copy_from_slice(&[ids::PSCI_CPU_ON_64.raw() as u64, 1, 0]);
+    sets
+}
+
+#[test]
+fn register_budget_reading_only_the_budgeted_arguments_changes_no_outcome() {
+    for b in REGISTER_USE {
+        for set in budget_args() {
+            let (p, q) = (psci(PsciVersion::V1_1), psci(PsciVersion::V1_1));
+            let mut all = Call::new(b.fid, &[]);
+            all.x[1..].copy_from_slice(&set);
+            let mut only = all;
+            for r in only.x.iter_mut().skip(1 + usize::from(b.args)) {
+                *r = 0x1111;
+            }
+            let a = p.call(VcpuIndex(0), &all, &NoHook);
+            let o = q.call(VcpuIndex(0), &only, &NoHook);
+            assert_eq!(a, o, "{:?} with {} arguments", b.fid, b.args);
+            assert_eq!(p.power_states(), q.power_states());
+        }
+    }
 }

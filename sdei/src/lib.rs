@@ -18,6 +18,10 @@
 //!
 //! From any thread the VMM may [`Sdei::raise`] platform events, report
 //! bound interrupts with [`Sdei::irq`] and [`Sdei::reset_vcpu`] a vCPU.
+//! A VMM that serves PSCI tells SDEI about power with [`Sdei::power_off`]
+//! (`CPU_OFF`) and [`Sdei::power_on`] (`CPU_ON`): an off vCPU takes no
+//! delivery and is never chosen for `RM_ANY`, and powers on masked with
+//! its private events unregistered.
 //!
 //! ```
 //! use fwcall_sdei::{Interrupted, Sdei, SdeiConfig};
@@ -60,6 +64,7 @@ pub mod config;
 mod delivery;
 mod events;
 mod hook;
+mod power;
 pub mod pstate;
 mod ready;
 mod routing;

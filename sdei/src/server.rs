@@ -52,12 +52,13 @@
 //! then looks once more.
 //!
 //! **Gates.** A vCPU takes no delivery while any bit of its `gate` is
-//! set. Bit [`GATE_MASKED`] is the SDEI PE mask. A further reason a vCPU
-//! cannot take events (the power state of a PSCI-aware VMM, say) is one
-//! more bit: set it with a read-modify-write and call `Sdei::close_gate`'s
-//! path (as `PE_MASK` does), clear it and call the open path (as
-//! `PE_UNMASK` does); routing, delivery, restore checks and the ready
-//! sets follow without further change.
+//! set. Bit [`GATE_MASKED`] is the SDEI PE mask, bit [`GATE_OFF`] the
+//! power state (`CPU_OFF`/`CPU_ON`, module `power`). Closing a gate is a
+//! read-modify-write followed by `PE_MASK`'s path (route on what is routed
+//! here); opening one is a read-modify-write followed, when every gate is
+//! open, by `PE_UNMASK`'s path (join the candidate sets, route what
+//! waits). Routing, delivery, restore checks and the ready sets read
+//! `gate != 0` and need nothing else.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -102,6 +103,8 @@ pub(crate) const BUSY_CRITICAL: u8 = 2;
 
 /// `gate` bit: the SDEI PE mask (`PE_MASK`/`PE_UNMASK`).
 pub(crate) const GATE_MASKED: u8 = 1 << 0;
+/// `gate` bit: the vCPU is powered off (`Sdei::power_off`/`power_on`).
+pub(crate) const GATE_OFF: u8 = 1 << 1;
 
 /// One saved (interrupted) context.
 #[derive(Clone, Copy, Debug)]
@@ -213,7 +216,8 @@ pub(crate) struct VcpuSlot {
     /// "Maybe something to deliver": set by whoever makes an event
     /// deliverable, cleared only at the start of `take_delivery`.
     pub hint: AtomicBool,
-    /// Why the vCPU may take no delivery now (bits; [`GATE_MASKED`]).
+    /// Why the vCPU may take no delivery now (bits; [`GATE_MASKED`],
+    /// [`GATE_OFF`]).
     /// Authoritative: `PE_MASK`/`PE_UNMASK` are one read-modify-write.
     pub gate: AtomicU8,
     /// Mirror of `VcpuState::pending` ("maybe pending": set before the
@@ -228,6 +232,10 @@ pub(crate) struct VcpuSlot {
     /// `EVENT_STATUS` bits of each private event (written under the vCPU
     /// lock with the state; `EVENT_STATUS` reads them without it).
     pub status: Box<[AtomicU8]>,
+    /// Mirror of `VcpuState::in_use()` (written under the vCPU lock when
+    /// it changes): `CPU_ON` reads it to skip the reset of a vCPU that has
+    /// nothing to reset.
+    pub in_use: AtomicU64,
 }
 
 impl fmt::Debug for VcpuSlot {
@@ -250,6 +258,7 @@ impl VcpuSlot {
             hint: AtomicBool::new(false),
             shared_for_me: AtomicU64::new(0),
             status: (0..n_private).map(|_| AtomicU8::new(0)).collect(),
+            in_use: AtomicU64::new(0),
         }
     }
 
@@ -543,6 +552,9 @@ impl Sdei {
             publish_status(m, s);
         }
         let now = (st.in_use() >> i) & 1 != 0;
+        if was != now {
+            self.slot(v).in_use.store(st.in_use(), Release);
+        }
         if let Some(c) = self.private_in_use.get(i)
             && was != now
         {

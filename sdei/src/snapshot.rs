@@ -11,7 +11,7 @@ use fwcall_smccc::{CALL_REGS, Mpidr};
 
 use crate::config::{Priority, SdeiConfig, SdeiConfigError};
 use crate::events::{EventRef, Origin};
-use crate::server::{GATE_MASKED, Handler, Routing, Saved, Sdei, SharedInstance};
+use crate::server::{GATE_MASKED, GATE_OFF, Handler, Routing, Saved, Sdei, SharedInstance};
 use crate::state_machine::HandlerState;
 
 /// Everything the server holds.
@@ -189,6 +189,25 @@ pub enum SdeiStateError {
         /// The vCPU.
         vcpu: usize,
     },
+    /// A vCPU that is powered off holds a running handler (`CPU_OFF`
+    /// discards them).
+    #[error(
+        "vCPU {vcpu} is powered off but has a handler running (saved contexts); fwcall discards them at CPU_OFF, so the state is corrupt"
+    )]
+    HandlerOnOffVcpu {
+        /// The vCPU.
+        vcpu: usize,
+    },
+    /// A pending `RM_ANY` trigger routed to a vCPU that is powered off.
+    #[error(
+        "event {event:#x}: its RM_ANY trigger is routed to vCPU {vcpu}, which is powered off; fwcall routes triggers away at CPU_OFF, so the state is corrupt"
+    )]
+    RoutedToOffVcpu {
+        /// The event.
+        event: u32,
+        /// The vCPU named as its target.
+        vcpu: u32,
+    },
     /// A binding that cannot happen.
     #[error(
         "slot {event:#x}: INTID binding invalid (PPI 16..=31 for private slots, SPI 32..=1019 for shared, each once, bound while in use)"
@@ -344,6 +363,43 @@ impl Sdei {
     /// ));
     /// ```
     pub fn restore(config: &SdeiConfig, mpidrs: &[Mpidr], state: &SdeiState) -> Result<Self, E> {
+        Self::restore_with_power(config, mpidrs, state, &[])
+    }
+
+    /// [`Sdei::restore`] for a VM whose vCPU `i` is powered off when
+    /// `powered_off[i]` is true (missing entries: on), as after
+    /// [`Sdei::power_off`]. The state must be one fwcall can reach: an off
+    /// vCPU has no handler running ([`SdeiStateError::HandlerOnOffVcpu`])
+    /// and no `RM_ANY` trigger routed to it
+    /// ([`SdeiStateError::RoutedToOffVcpu`]); it may keep private
+    /// registrations (`CPU_ON` resets them).
+    ///
+    /// ```
+    /// use fwcall_sdei::{Interrupted, Sdei, SdeiConfig, SdeiStateError};
+    /// use fwcall_smccc::{ids, Call, Mpidr, VcpuIndex};
+    /// let config = SdeiConfig::default();
+    /// let mpidrs = [Mpidr::kvm_default(0), Mpidr::kvm_default(1)];
+    /// let sdei = Sdei::new(&config, &mpidrs).unwrap();
+    /// let v1 = VcpuIndex(1);
+    /// sdei.call(v1, &Call::new(ids::SDEI_EVENT_REGISTER, &[0, 0x1000, 0, 0, 0]));
+    /// sdei.call(v1, &Call::new(ids::SDEI_EVENT_ENABLE, &[0]));
+    /// sdei.call(v1, &Call::new(ids::SDEI_PE_UNMASK, &[]));
+    /// sdei.call(v1, &Call::new(ids::SDEI_EVENT_SIGNAL, &[0, 0x8000_0001]));
+    /// sdei.take_delivery(v1, &Interrupted::default()).unwrap();
+    /// // A handler runs on vCPU 1: it cannot be off in a consistent state.
+    /// assert_eq!(
+    ///     Sdei::restore_with_power(&config, &mpidrs, &sdei.state(), &[false, true]).unwrap_err(),
+    ///     SdeiStateError::HandlerOnOffVcpu { vcpu: 1 }
+    /// );
+    /// assert!(Sdei::restore_with_power(&config, &mpidrs, &sdei.state(), &[true, false]).is_ok());
+    /// ```
+    pub fn restore_with_power(
+        config: &SdeiConfig,
+        mpidrs: &[Mpidr],
+        state: &SdeiState,
+        powered_off: &[bool],
+    ) -> Result<Self, E> {
+        let off = |v: usize| powered_off.get(v).copied().unwrap_or(false);
         let sdei = Sdei::new(config, mpidrs)?;
         let n = sdei.vcpus.len();
         if state.vcpus.len() != n {
@@ -399,6 +455,9 @@ impl Sdei {
             if vs.stack.len() > 2 {
                 return Err(E::BadStack { vcpu: vi });
             }
+            if off(vi) && !vs.stack.is_empty() {
+                return Err(E::HandlerOnOffVcpu { vcpu: vi });
+            }
             let mut on_stack_private = 0u64;
             for (depth, c) in vs.stack.iter().enumerate() {
                 let which = sdei.table.lookup(c.event).ok_or(E::BadStack { vcpu: vi })?;
@@ -443,8 +502,9 @@ impl Sdei {
                 let event = sdei.table.private.get(i).map_or(0, |e| e.number);
                 return Err(E::RunningMismatch { event });
             }
-            slot.gate
-                .store(if vs.masked { GATE_MASKED } else { 0 }, SeqCst);
+            let masked = if vs.masked { GATE_MASKED } else { 0 };
+            let powered = if off(vi) { GATE_OFF } else { 0 };
+            slot.gate.store(masked | powered, SeqCst);
             slot.pending.store(st.pending, SeqCst);
             slot.busy.store(st.busy(), SeqCst);
         }
@@ -495,6 +555,9 @@ impl Sdei {
                 }
                 (Some(tg), Routing::Pe) if sdei.vcpu_by_affinity(s.affinity) != Some(tg) => {
                     return Err(E::UnableTarget { event, vcpu: tg });
+                }
+                (Some(tg), Routing::Any) if off(tg as usize) => {
+                    return Err(E::RoutedToOffVcpu { event, vcpu: tg });
                 }
                 (Some(tg), Routing::Any) if !sdei.slot(tg).can_take(priority) => {
                     return Err(E::UnableTarget { event, vcpu: tg });

@@ -1,8 +1,9 @@
 //! The whole-VM reset: every SDEI state back to what `Sdei::new` built.
 //!
 //! Kept apart and small on purpose: it composes the per-vCPU reset and
-//! `SHARED_RESET`, and will be redone over the server's locking when SDEI
-//! follows PSCI power state inside this crate.
+//! `SHARED_RESET`. Power gates are left as they are: the VMM (dispatch's
+//! `Vm::reset`) then powers each vCPU as its boot set says, with
+//! `Sdei::power_off`/`Sdei::power_on`.
 
 use fwcall_smccc::{Kicks, VcpuIndex};
 
@@ -14,7 +15,8 @@ impl Sdei {
     /// vCPU as [`Sdei::reset_vcpu`] (private events unregistered, handlers
     /// discarded, masked), then every shared event unregistered and every
     /// interrupt binding released (the hook gets its interrupts back).
-    /// Pause every vCPU first. Returns the vCPUs to kick (none in practice:
+    /// Power gates are untouched (see [`Sdei::power_off`]). Pause every
+    /// vCPU first. Returns the vCPUs to kick (none in practice:
     /// nothing is left to deliver).
     ///
     /// ```

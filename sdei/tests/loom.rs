@@ -17,8 +17,8 @@
 //! * **no double delivery**: each trigger is entered exactly once (no two
 //!   triggers of one event coalesce in these scenarios, so the count is
 //!   exact);
-//! * **no delivery to a masked vCPU**: a vCPU thread that masked itself is
-//!   never handed a delivery;
+//! * **no delivery to a masked or powered-off vCPU**: a vCPU thread that
+//!   masked itself or powered off (`CPU_OFF`) is never handed a delivery;
 //! * **no stranding**: a shared `RM_ANY` trigger not yet taken is routed
 //!   to a vCPU that can take it, never left with a busy or masked one
 //!   while another could take it;
@@ -132,15 +132,17 @@ fn assert_not_stranded(sdei: &Sdei, kicks: &[Kicks]) {
 fn assert_event_not_stranded(sdei: &Sdei, event: u32, kicks: &[Kicks]) {
     let st = sdei.state();
     let critical = event == SHARED_CRITICAL;
-    let can_take = |v: &fwcall_sdei::VcpuSdeiState| {
+    let off = |i: usize| sdei.is_powered_off(VcpuIndex(i as u32)) == Some(true);
+    let can_take = |(i, v): (usize, &fwcall_sdei::VcpuSdeiState)| {
         !v.masked
+            && !off(i)
             && match v.stack.last() {
                 None => true,
                 Some(top) => critical && top.event != SHARED_CRITICAL && v.stack.len() < 2,
             }
     };
     let able: Vec<u32> = (0..2)
-        .filter(|&v| can_take(&st.vcpus[v as usize]))
+        .filter(|&v| can_take((v as usize, &st.vcpus[v as usize])))
         .collect();
     let (pending, target) = routing_of(sdei, event);
     if !pending {
@@ -174,6 +176,11 @@ fn drain(sdei: &Sdei) -> [Vec<u32>; 2] {
         for v in [V0, V1] {
             while let Some(d) = sdei.take_delivery(v, &NOW) {
                 assert_eq!(sdei.is_masked(v), Some(false), "delivery to a masked vCPU");
+                assert_eq!(
+                    sdei.is_powered_off(v),
+                    Some(false),
+                    "delivery to a powered-off vCPU"
+                );
                 got[v.get()].push(d.event);
                 complete(sdei, v);
                 moved = true;
@@ -463,5 +470,86 @@ fn two_raises_against_mask_unmask_and_delivery() {
         got.extend(rest.iter().flatten());
         assert!(matches!(got.len(), 1 | 2), "entered {} times", got.len());
         assert!(!shared_routing(&sdei).0, "still pending after the drain");
+    });
+}
+
+/// `CPU_OFF` on vCPU 0 (its own thread) against the VMM routing a shared
+/// `RM_ANY` trigger: the trigger ends up on vCPU 1, never on the off vCPU,
+/// and is entered exactly once.
+#[test]
+fn cpu_off_against_routing_of_a_shared_trigger() {
+    check(|| {
+        let sdei = server(|s| {
+            ready(s, V0, SHARED);
+            ok(s, V0, ids::SDEI_PE_UNMASK, &[]);
+            ok(s, V1, ids::SDEI_PE_UNMASK, &[]);
+        });
+        let s = sdei.clone();
+        let vcpu0 = thread::spawn(move || {
+            let k = s.power_off(V0);
+            assert!(
+                s.take_delivery(V0, &NOW).is_none(),
+                "delivery to a powered-off vCPU"
+            );
+            k
+        });
+        let raised = sdei.raise(SHARED, None).unwrap();
+        let off = vcpu0.join().unwrap();
+        assert_not_stranded(&sdei, &[raised, off]);
+        assert_eq!(shared_routing(&sdei).1, Some(1));
+        let got = drain(&sdei);
+        assert_eq!((got[0].len(), got[1].as_slice()), (0, &[SHARED][..]));
+    });
+}
+
+/// vCPU 0 runs the shared event's handler and powers off inside it while
+/// the VMM raises the event again: the dispatch dies with the PE, and the
+/// new trigger (pended while it ran, or routed after) reaches vCPU 1
+/// exactly once, whatever the interleaving.
+#[test]
+fn cpu_off_inside_a_shared_handler_against_a_new_trigger() {
+    check(|| {
+        let sdei = server(|s| {
+            ready(s, V0, SHARED);
+            ok(s, V0, ids::SDEI_PE_UNMASK, &[]);
+            s.raise(SHARED, None).unwrap();
+            assert_eq!(s.take_delivery(V0, &NOW).unwrap().event, SHARED);
+            ok(s, V1, ids::SDEI_PE_UNMASK, &[]);
+        });
+        let s = sdei.clone();
+        let vcpu0 = thread::spawn(move || s.power_off(V0));
+        let raised = sdei.raise(SHARED, None).unwrap();
+        let off = vcpu0.join().unwrap();
+        assert_not_stranded(&sdei, &[raised, off]);
+        assert!(sdei.state().vcpus[0].stack.is_empty(), "the dispatch died");
+        let got = drain(&sdei);
+        assert_eq!((got[0].len(), got[1].as_slice()), (0, &[SHARED][..]));
+    });
+}
+
+/// vCPU 1 is powered on by `CPU_ON` (another vCPU's thread) and unmasks
+/// itself (its thread) while the VMM raises a shared trigger that nobody
+/// else can take (vCPU 0 is masked): the trigger waits, then reaches
+/// vCPU 1 once it unmasks, and is never lost.
+#[test]
+fn cpu_on_and_unmask_against_routing_of_a_shared_trigger() {
+    check(|| {
+        let sdei = server(|s| {
+            ready(s, V0, SHARED);
+            ok(s, V1, ids::SDEI_PE_UNMASK, &[]);
+            s.power_off(V1);
+        });
+        let s = sdei.clone();
+        let vcpu1 = thread::spawn(move || {
+            let a = s.power_on(V1);
+            let b = ok(&s, V1, ids::SDEI_PE_UNMASK, &[]);
+            [a, b]
+        });
+        let raised = sdei.raise(SHARED, None).unwrap();
+        let [a, b] = vcpu1.join().unwrap();
+        assert_not_stranded(&sdei, &[raised, a, b]);
+        assert_eq!(shared_routing(&sdei).1, Some(1));
+        let got = drain(&sdei);
+        assert_eq!((got[0].len(), got[1].as_slice()), (0, &[SHARED][..]));
     });
 }

@@ -10,13 +10,16 @@
 //! `fwcall bench` reports every served function against its row.
 //!
 //! One table per service, one row per function, in function-number order.
-//! A service added later (PSCI, TRNG) adds its own table here and a line
-//! to [`TABLES`]. The counts are what fwcall's implementation consumes,
+//! The services every VM may serve are in [`TABLES`]; PSCI and TRNG, which
+//! a VM serves only when configured (and which the KVM adapter's own tests
+//! do not cover yet), are in [`OPT_IN_TABLES`]; [`all`] walks both. The
+//! counts are what fwcall's implementation consumes,
 //! which is what the specifications define except where DESIGN.md records
 //! that fwcall accepts and ignores an argument (then the row reads 0 and
 //! says so): DEN0028 §2 for the Arm Architecture calls, DEN0054 §5 (the
 //! function table of `shared/spec/sdei.md` §2) for SDEI, DEN0057A §3 and
-//! the 2020 LPT RFC for PV time.
+//! the 2020 LPT RFC for PV time, DEN0022 §5 for PSCI and DEN0098 §2 for
+//! TRNG (`shared/spec/psci-trng.md` §3 and §9).
 //!
 //! ```
 //! use fwcall_smccc::{budget, ids};
@@ -124,13 +127,67 @@ pub const STD_HYP_QUERIES: &[Budget] = &[
     row(ids::revision(5), 0, 2),
 ];
 
-/// Every table, for reports and tests.
+/// PSCI (DEN0022), every function fwcall's PSCI implements at some
+/// version (1.1 serves them all), in function-number order, SMC32 before
+/// SMC64. Results are `X0` only (`CPU_OFF` writes nothing when it
+/// succeeds): `X1..X3` keep their values (DESIGN.md).
+pub const PSCI: &[Budget] = &[
+    row(ids::PSCI_VERSION, 0, 1),
+    // W1 = power_state. The entry point and context ID of a power-down
+    // state are accepted and ignored: every state is standby (DESIGN.md).
+    row(ids::PSCI_CPU_SUSPEND, 1, 1),
+    row(ids::PSCI_CPU_SUSPEND_64, 1, 1),
+    // X1 (Linux passes 0x10000) is ignored.
+    row(ids::PSCI_CPU_OFF, 0, 1),
+    // Target MPIDR, entry point, context ID.
+    row(ids::PSCI_CPU_ON, 3, 1),
+    row(ids::PSCI_CPU_ON_64, 3, 1),
+    // Target affinity, lowest affinity level.
+    row(ids::PSCI_AFFINITY_INFO, 2, 1),
+    row(ids::PSCI_AFFINITY_INFO_64, 2, 1),
+    row(ids::PSCI_MIGRATE_INFO_TYPE, 0, 1),
+    row(ids::PSCI_SYSTEM_OFF, 0, 1),
+    row(ids::PSCI_SYSTEM_RESET, 0, 1),
+    // W1 = the queried function ID.
+    row(ids::PSCI_FEATURES, 1, 1),
+    // Reset type, cookie.
+    row(ids::PSCI_SYSTEM_RESET2, 2, 1),
+    row(ids::PSCI_SYSTEM_RESET2_64, 2, 1),
+];
+
+/// TRNG 1.0 (DEN0098). A successful `GET_UUID`, `RND32` or `RND64` writes
+/// `X0..X3`; errors write `X0` only.
+pub const TRNG: &[Budget] = &[
+    row(ids::TRNG_VERSION, 0, 1),
+    // W1 = the queried function ID.
+    row(ids::TRNG_FEATURES, 1, 1),
+    row(ids::TRNG_GET_UUID, 0, 4),
+    // W1 = N, the number of bits.
+    row(ids::TRNG_RND32, 1, 4),
+    row(ids::TRNG_RND64, 1, 4),
+];
+
+/// Every table of the services any VM may serve, for reports and tests.
 pub const TABLES: &[(&str, &[Budget])] = &[
     ("Arm Architecture", ARCH),
     ("SDEI", &SDEI),
     ("PV time", &PV_TIME),
     ("Standard Hypervisor queries", STD_HYP_QUERIES),
 ];
+
+/// The tables of the services a VM serves only when configured to (both
+/// off by default): PSCI and TRNG.
+pub const OPT_IN_TABLES: &[(&str, &[Budget])] = &[("PSCI", PSCI), ("TRNG", TRNG)];
+
+/// Every table: [`TABLES`], then [`OPT_IN_TABLES`].
+///
+/// ```
+/// use fwcall_smccc::{budget, ids};
+/// assert!(budget::all().any(|(_, rows)| rows.iter().any(|b| b.fid == ids::TRNG_RND64)));
+/// ```
+pub fn all() -> impl Iterator<Item = &'static (&'static str, &'static [Budget])> {
+    TABLES.iter().chain(OPT_IN_TABLES)
+}
 
 /// The budget of `fid` (already stripped of the SVE hint), if fwcall
 /// serves such a function. Whether a given VM serves it (feature words,
@@ -142,7 +199,11 @@ pub fn lookup(fid: FunctionId) -> Option<&'static Budget> {
     };
     match fid.owner() {
         Owner::Arch => ARCH.iter().find(|b| b.fid == fid),
-        Owner::StandardSecure => indexed(&SDEI, ids::SDEI_VERSION.raw()),
+        Owner::StandardSecure => match fid.number() {
+            ids::PSCI_FIRST_NUMBER..=ids::PSCI_LAST_NUMBER => PSCI.iter().find(|b| b.fid == fid),
+            ids::TRNG_FIRST_NUMBER..=ids::TRNG_LAST_NUMBER => TRNG.iter().find(|b| b.fid == fid),
+            _ => indexed(&SDEI, ids::SDEI_VERSION.raw()),
+        },
         Owner::StandardHypervisor => indexed(&PV_TIME, ids::PV_TIME_FEATURES.raw())
             .or_else(|| STD_HYP_QUERIES.iter().find(|b| b.fid == fid)),
         _ => None,
@@ -155,7 +216,7 @@ mod tests {
 
     #[test]
     fn every_row_is_found_and_indexed_tables_are_in_order() {
-        for (name, table) in TABLES {
+        for (name, table) in all() {
             for b in *table {
                 assert_eq!(lookup(b.fid), Some(b), "{name}: {:?}", b.fid);
                 assert!(b.args <= 17 && b.writes >= 1, "{name}: {b:?}");
@@ -175,7 +236,11 @@ mod tests {
         for fid in [
             0x8400_0021u32, // SMC32 alias of SDEI_EVENT_REGISTER
             0xC400_0033,    // past SDEI_SHARED_RESET
-            0xC400_001F,    // PSCI's range
+            0xC400_001F,    // PSCI's range, unimplemented
+            0xC400_0000,    // SMC64 form of PSCI_VERSION
+            0x8400_0005,    // PSCI MIGRATE: NOT_SUPPORTED
+            0xC400_0050,    // SMC64 form of TRNG_VERSION
+            0x8400_0054,    // past TRNG 1.0
             0x8500_0020,    // SMC32 alias of PV_TIME_FEATURES
             0xC500_0023,
             0xC500_FF00, // SMC64 form of the general query
@@ -193,6 +258,12 @@ mod tests {
         assert_eq!(args(ids::SDEI_EVENT_CONTEXT), Some(1));
         assert_eq!(args(ids::SDEI_EVENT_REGISTER), Some(5));
         assert_eq!(args(ids::PV_TIME_ST), Some(0));
+        assert_eq!(args(ids::PSCI_CPU_ON_64), Some(3));
+        assert_eq!(args(ids::PSCI_CPU_SUSPEND), Some(1));
+        assert_eq!(
+            lookup(ids::TRNG_RND64).map(|b| (b.args, b.writes)),
+            Some((1, 4))
+        );
         assert_eq!(
             lookup(ids::SDEI_EVENT_COMPLETE_AND_RESUME).map(|b| b.writes),
             Some(RESTORE_EL1)

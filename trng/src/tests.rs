@@ -270,3 +270,31 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn register_budget_reads_only_its_arguments_and_writes_at_most_its_results() {
+    for b in REGISTER_USE {
+        for n in [0u64, 1, 64, 96, 191, 192, 193, 1 << 32 | 8] {
+            let src = || trng(crate::DeterministicSource::new(3));
+            let (p, q) = (src(), src());
+            let mut all = Call::new(b.fid, &[n]);
+            for (i, x) in all.x.iter_mut().enumerate().skip(2) {
+                *x = 0x5a00 + i as u64;
+            }
+            let mut only = all;
+            for r in only.x.iter_mut().skip(1 + usize::from(b.args)) {
+                *r = 0x1111;
+            }
+            let (a, o) = (p.call(&all), q.call(&only));
+            assert_eq!(a, o, "{:?} with {} arguments", b.fid, b.args);
+            match a.reply {
+                Reply::Return { count, regs } => {
+                    let ok = (regs[0] as i64) >= 0;
+                    let expected = if ok { b.writes } else { 1 };
+                    assert_eq!(count, expected, "{:?}, N = {n}", b.fid);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}

@@ -36,13 +36,14 @@ fn setup(out: &mut Vec<u8>, s: &Setup) {
         s.private_slots,
         s.shared_slots,
         u8::from(s.lpt),
+        s.psci,
     ]);
 }
 
 fn func(out: &mut Vec<u8>, f: Func) {
     match f {
         Func::Sdei(n) => {
-            variant(out, 0, 8);
+            variant(out, 0, 9);
             out.push(n);
         }
         Func::SdeiVariant {
@@ -51,47 +52,55 @@ fn func(out: &mut Vec<u8>, f: Func) {
             sve,
             reserved,
         } => {
-            variant(out, 1, 8);
+            variant(out, 1, 9);
             out.extend_from_slice(&[n, u8::from(smc32), u8::from(sve), u8::from(reserved)]);
         }
-        Func::PvFeatures => variant(out, 2, 8),
-        Func::PvSt => variant(out, 3, 8),
-        Func::PvLpt => variant(out, 4, 8),
-        Func::SmcccVersion => variant(out, 5, 8),
-        Func::ArchFeatures => variant(out, 6, 8),
+        Func::PvFeatures => variant(out, 2, 9),
+        Func::PvSt => variant(out, 3, 9),
+        Func::PvLpt => variant(out, 4, 9),
+        Func::SmcccVersion => variant(out, 5, 9),
+        Func::ArchFeatures => variant(out, 6, 9),
         Func::Raw(id) => {
-            variant(out, 7, 8);
+            variant(out, 7, 9);
             out.extend_from_slice(&id.to_le_bytes());
+        }
+        Func::Psci(n) => {
+            variant(out, 8, 9);
+            out.push(n);
         }
     }
 }
 
 fn arg(out: &mut Vec<u8>, a: Arg) {
     match a {
-        Arg::Zero => variant(out, 0, 7),
+        Arg::Zero => variant(out, 0, 8),
         Arg::Event(i) => {
-            variant(out, 1, 7);
+            variant(out, 1, 8);
             out.push(i);
         }
         Arg::Mpidr(i) => {
-            variant(out, 2, 7);
+            variant(out, 2, 8);
             out.push(i);
         }
         Arg::Small(v) => {
-            variant(out, 3, 7);
+            variant(out, 3, 8);
             out.push(v);
         }
         Arg::Intid(v) => {
-            variant(out, 4, 7);
+            variant(out, 4, 8);
             out.extend_from_slice(&v.to_le_bytes());
         }
         Arg::Addr(v) => {
-            variant(out, 5, 7);
+            variant(out, 5, 8);
             out.push(v);
         }
         Arg::Raw(v) => {
-            variant(out, 6, 7);
+            variant(out, 6, 8);
             out.extend_from_slice(&v.to_le_bytes());
+        }
+        Arg::Ram(v) => {
+            variant(out, 7, 8);
+            out.push(v);
         }
     }
 }
@@ -198,6 +207,14 @@ pub fn from_trace(trace: &Trace) -> Sequence {
         private_slots: spec.sdei_private_slots.map_or(3, |n| n.min(3) as u8),
         shared_slots: spec.sdei_shared_slots.map_or(3, |n| n.min(3) as u8),
         lpt: spec.lpt,
+        psci: match spec.psci {
+            None => 0,
+            Some(_) => {
+                let n = spec.vcpus.clamp(1, 4);
+                let boot = spec.boot.unwrap_or(1).clamp(1, n);
+                1 | ((boot - 1) as u8) << 1
+            }
+        },
     };
     let mut regs = vec![super::machine::Regs::default(); 4];
     let mut steps = Vec::new();
@@ -302,6 +319,7 @@ mod tests {
                 private_slots: 1,
                 shared_slots: 3,
                 lpt: true,
+                psci: 5,
             },
             steps: vec![
                 Step::Call {
@@ -343,6 +361,18 @@ mod tests {
                     vcpu: 0,
                     func: Func::PvLpt,
                     args: [Arg::Zero; 5],
+                    smc: false,
+                },
+                Step::Call {
+                    vcpu: 0,
+                    func: Func::Psci(0x23),
+                    args: [
+                        Arg::Mpidr(1),
+                        Arg::Ram(8),
+                        Arg::Small(3),
+                        Arg::Zero,
+                        Arg::Zero,
+                    ],
                     smc: false,
                 },
                 Step::Raise {

@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use fwcall::{
-    Call, Conduit, Delivery, Gpa, GuestMemoryAccess, Interrupted, Kicks, MemoryError, Reply,
-    VcpuIndex, Vm,
+    Call, Conduit, Delivery, Gpa, GuestMemoryAccess, Interrupted, Kicks, MemoryError, PowerAction,
+    Reply, VcpuIndex, Vm,
 };
 
 use super::ops::{RAM, RESERVED, Setup};
@@ -122,6 +122,8 @@ pub struct Machine {
     pub mem: Arc<WatchedMemory>,
     /// Registers per vCPU.
     pub regs: Vec<Regs>,
+    /// The power action of the last call, if it asked for one.
+    pub power: Option<PowerAction>,
 }
 
 /// What one delivery step did on one vCPU.
@@ -153,7 +155,13 @@ impl Machine {
             vm,
             mem,
             regs: vec![Regs::default(); setup.vcpu_count()],
+            power: None,
         }
+    }
+
+    /// Whether `vcpu` is powered off (it runs no code, makes no call).
+    pub fn is_off(&self, vcpu: usize) -> bool {
+        self.vm.power_state(VcpuIndex(vcpu as u32)) == fwcall::PowerState::Off
     }
 
     /// The vCPU count.
@@ -181,7 +189,28 @@ impl Machine {
             r.pc = ctx.pc;
             r.pstate = ctx.pstate;
         }
+        let caller_pstate = r.pstate;
+        self.power = out.power;
+        // A VMM starts the target of a CPU_ON as PSCI says a PE starts.
+        if let Some(PowerAction::CpuOn(start)) = out.power
+            && let Some(t) = self.regs.get_mut(start.target.get())
+        {
+            *t = Regs {
+                x: [0; 18],
+                pc: start.entry,
+                pstate: start.pstate(caller_pstate),
+                sctlr: t.sctlr,
+            };
+            t.x[0] = start.context_id;
+        }
         (out.reply, out.kicks)
+    }
+
+    /// The VMM's system reset: [`fwcall::Vm::reset`] and every vCPU's
+    /// registers back to their starting values.
+    pub fn system_reset(&mut self) {
+        self.vm.reset();
+        self.regs.iter_mut().for_each(|r| *r = Regs::default());
     }
 
     /// Asks `vcpu` for a delivery and applies it.

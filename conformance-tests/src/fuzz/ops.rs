@@ -5,8 +5,8 @@
 
 use arbitrary::Arbitrary;
 use fwcall::{
-    CpuFeatures, EventDecl, EventKind, Gpa, LptConfig, MemoryRegion, Priority, SdeiConfig,
-    SdeiVersion, VmConfig,
+    CpuFeatures, EventDecl, EventKind, Gpa, LptConfig, MemoryRegion, Priority, PsciConfig,
+    PsciVersion, SdeiConfig, SdeiVersion, VcpuIndex, VmConfig,
 };
 
 use crate::model::{ModelConfig, PRIVATE_SLOT_BASE, SHARED_SLOT_BASE};
@@ -56,12 +56,29 @@ pub struct Setup {
     pub shared_slots: u8,
     /// Configure LPT.
     pub lpt: bool,
+    /// Bit 0: fwcall serves PSCI 1.1; then vCPUs `0..=(psci >> 1) % count`
+    /// boot on and the rest wait for `CPU_ON` (SDEI follows power).
+    pub psci: u8,
 }
 
 impl Setup {
     /// The number of vCPUs.
     pub fn vcpu_count(&self) -> usize {
         usize::from(self.vcpus) % MAX_VCPUS + 1
+    }
+
+    /// Whether fwcall serves PSCI.
+    pub fn psci_on(&self) -> bool {
+        self.psci & 1 != 0
+    }
+
+    /// How many vCPUs are on at start and after a system reset.
+    pub fn boot(&self) -> usize {
+        if self.psci_on() {
+            usize::from(self.psci >> 1) % self.vcpu_count() + 1
+        } else {
+            self.vcpu_count()
+        }
     }
 
     fn sdei(&self) -> SdeiConfig {
@@ -98,6 +115,12 @@ impl Setup {
                 pv_hz: 100_000_000,
             });
         }
+        if self.psci_on() {
+            c.psci = Some(PsciConfig {
+                version: PsciVersion::V1_1,
+                boot: (0..self.boot() as u32).map(VcpuIndex).collect(),
+            });
+        }
         c
     }
 
@@ -111,6 +134,7 @@ impl Setup {
             shared_slots: s.shared_slots,
             cpu_features: s.cpu_features,
             mpidrs: self.vm_config().mpidrs.iter().map(|m| m.0).collect(),
+            boot: self.boot(),
         }
     }
 
@@ -169,6 +193,9 @@ pub enum Func {
     ArchFeatures,
     /// Any 32-bit ID.
     Raw(u32),
+    /// PSCI function `n % 0x20` (`CPU_ON`, `CPU_OFF`, `SYSTEM_RESET`, ...),
+    /// SMC64 when bit 5 of `n` is set.
+    Psci(u8),
 }
 
 impl Func {
@@ -200,6 +227,14 @@ impl Func {
             Func::SmcccVersion => 0x8000_0000,
             Func::ArchFeatures => 0x8000_0001,
             Func::Raw(id) => id,
+            Func::Psci(n) => {
+                let base = if n & 0x20 != 0 {
+                    0xC400_0000
+                } else {
+                    0x8400_0000
+                };
+                base | u32::from(n % 0x20)
+            }
         }
     }
 }
@@ -222,6 +257,8 @@ pub enum Arg {
     Addr(u8),
     /// Anything.
     Raw(u64),
+    /// An address in the guest's RAM (a `CPU_ON` entry point).
+    Ram(u8),
 }
 
 impl Arg {
@@ -247,6 +284,7 @@ impl Arg {
             Arg::Intid(v) => u64::from(v % 1100),
             Arg::Addr(v) => 0xffff_8000_1000_0000 + (u64::from(v) << 12),
             Arg::Raw(v) => v,
+            Arg::Ram(v) => RAM.base.0 + (u64::from(v) << 12),
         }
     }
 }

@@ -78,6 +78,10 @@ impl Runner {
                 smc,
             } => {
                 let v = self.vcpu(vcpu);
+                if self.m.is_off(v) {
+                    // An off vCPU runs no code: it makes no call.
+                    return;
+                }
                 let mut x = [u64::from(func.id()), 0, 0, 0, 0, 0];
                 for (slot, a) in x[1..].iter_mut().zip(args) {
                     *slot = a.value(&setup);
@@ -168,6 +172,9 @@ impl Runner {
                 x,
             } => {
                 let v = self.vcpu(vcpu);
+                if self.m.is_off(v) {
+                    return;
+                }
                 let r = &mut self.m.regs[v];
                 r.pc = pc;
                 r.pstate = pstate;
@@ -193,7 +200,8 @@ impl Runner {
         let mut regs = self.m.regs[v].x;
         regs[..6].copy_from_slice(&x);
         let want = self.model.as_mut().and_then(|m| m.call(v, &regs));
-        let (reply, kicks) = self.m.call(v, x, conduit);
+        let (reply, mut kicks) = self.m.call(v, x, conduit);
+        self.follow_power(v, &reply, &mut kicks);
         if let Some(want) = want {
             let same = match (&want, &reply) {
                 (Answer::Value(w), Reply::Return { regs, count: 1 }) => regs[0] == *w,
@@ -248,6 +256,50 @@ impl Runner {
             }
         }
         kicks
+    }
+
+    /// What a VMM does with a PSCI outcome, mirrored into the model (which
+    /// learns power state only this way, so the two are compared on it).
+    fn follow_power(&mut self, v: usize, reply: &Reply, kicks: &mut Kicks) {
+        let _ = reply;
+        let Some(action) = self.m.power.take() else {
+            return;
+        };
+        match action {
+            fwcall::PowerAction::CpuOn(start) => {
+                let t = start.target.get();
+                if let Some(model) = &mut self.model {
+                    if !model.is_off(t) {
+                        fail(
+                            self.step,
+                            format_args!("CPU_ON of vCPU {t} succeeded but the model has it on"),
+                        );
+                    }
+                    model.power_on(t);
+                }
+                if let Some(s) = self.shadow.get_mut(t) {
+                    s.clear();
+                }
+            }
+            fwcall::PowerAction::CpuOff => {
+                if let Some(model) = &mut self.model {
+                    model.power_off(v);
+                }
+                self.shadow[v].clear();
+            }
+            fwcall::PowerAction::SystemReset(_) => {
+                // The VMM resets the whole VM, then every vCPU resumes.
+                self.m.system_reset();
+                if let Some(model) = &mut self.model {
+                    model.system_reset();
+                }
+                self.shadow.iter_mut().for_each(Vec::clear);
+                (0..self.m.vcpus()).for_each(|w| kicks.add(VcpuIndex(w as u32)));
+            }
+            // A VMM that declines to end the VM resumes the caller, which
+            // sees INTERNAL_FAILURE; standby returns at once.
+            _ => {}
+        }
     }
 
     /// Asks the concerned vCPU, then every vCPU, then any vCPU a delivery
@@ -539,6 +591,31 @@ impl Runner {
                 format_args!("fwcall wrote guest memory outside the PV-time region: {stray:#x?}"),
             );
         }
+        for v in 0..self.m.vcpus() {
+            let off = self.m.is_off(v);
+            let gated = self
+                .m
+                .vm
+                .sdei()
+                .and_then(|s| s.is_powered_off(VcpuIndex(v as u32)));
+            if gated != Some(off) {
+                fail(
+                    step,
+                    format_args!("vCPU {v}: PSCI says off = {off}, SDEI's power gate {gated:?}"),
+                );
+            }
+            if let Some(model) = &self.model
+                && model.is_off(v) != off
+            {
+                fail(
+                    step,
+                    format_args!(
+                        "vCPU {v} off: server {off}, model {} (power changed without an outcome)",
+                        model.is_off(v)
+                    ),
+                );
+            }
+        }
         if let Some(model) = &self.model {
             compare_state(step, model, &st);
         }
@@ -548,6 +625,7 @@ impl Runner {
     /// reset everything; then every slot must be free again.
     pub fn drain(&mut self) {
         let n = self.m.vcpus();
+        self.power_everything_on();
         for v in 0..n {
             self.call(v, [0xC400_002B, 0, 0, 0, 0, 0], Conduit::Hvc);
         }
@@ -595,6 +673,33 @@ impl Runner {
                 0x4001_0000 + j,
                 "BIND into a free shared slot",
             );
+        }
+        self.check_state();
+    }
+
+    /// Before the drain: every vCPU on, as a guest would bring them up
+    /// (`CPU_ON` from the first one that is on; a system reset first if
+    /// none is).
+    fn power_everything_on(&mut self) {
+        let n = self.m.vcpus();
+        let Some(first) = (0..n).find(|&v| !self.m.is_off(v)) else {
+            self.m.system_reset();
+            if let Some(model) = &mut self.model {
+                model.system_reset();
+            }
+            self.shadow.iter_mut().for_each(Vec::clear);
+            self.check_state();
+            return self.power_everything_on();
+        };
+        for t in 0..n {
+            if self.m.is_off(t) {
+                let mpidr = fwcall::Mpidr::kvm_default(t as u32).affinity();
+                let x = [0xC400_0003, mpidr, super::ops::RAM.base.0, 0, 0, 0];
+                let _ = self.call(first, x, Conduit::Hvc);
+                if self.m.is_off(t) {
+                    fail(self.step, format_args!("CPU_ON of off vCPU {t} failed"));
+                }
+            }
         }
         self.check_state();
     }

@@ -73,6 +73,10 @@ pub struct ModelConfig {
     pub cpu_features: CpuFeatures,
     /// One MPIDR per vCPU.
     pub mpidrs: Vec<u64>,
+    /// vCPUs `0..boot` are powered on at start and after a system reset,
+    /// the others off (PSCI served); `mpidrs.len()` when the hypervisor
+    /// owns power.
+    pub boot: usize,
 }
 
 impl ModelConfig {
@@ -88,6 +92,7 @@ impl ModelConfig {
             mpidrs: (0..vcpus)
                 .map(|i| fwcall::Mpidr::kvm_default(i).0)
                 .collect(),
+            boot: vcpus as usize,
         }
     }
 }
@@ -160,6 +165,9 @@ pub struct Pe {
     pub private: BTreeMap<u32, Instance>,
     /// Outstanding dispatches, oldest first (at most normal + critical).
     pub stack: Vec<Frame>,
+    /// Powered off (PSCI `CPU_OFF`, or not booted): it takes no delivery
+    /// and is never chosen for `RM_ANY` (psci-trng.md §8).
+    pub off: bool,
 }
 
 /// A handler entry.
@@ -212,6 +220,8 @@ pub struct Model {
     pub private_bindings: Vec<Option<u32>>,
     /// INTID bound to each shared slot.
     pub shared_bindings: Vec<Option<u32>>,
+    /// vCPUs on after a system reset.
+    boot: usize,
 }
 
 fn value(v: i64) -> Option<Answer> {
@@ -268,11 +278,17 @@ impl Model {
             masked: true,
             private,
             stack: Vec::new(),
+            off: false,
         };
+        let mut pes = vec![pe; config.mpidrs.len()];
+        for p in pes.iter_mut().skip(config.boot) {
+            p.off = true;
+        }
         Model {
             version: config.version,
             features: config.cpu_features,
-            pes: vec![pe; config.mpidrs.len()],
+            pes,
+            boot: config.boot,
             mpidrs: config.mpidrs,
             events,
             shared,
@@ -655,7 +671,7 @@ impl Model {
             return INVALID;
         };
         let p = &mut self.pes[t];
-        if p.masked {
+        if p.masked || p.off {
             return INVALID;
         }
         match p.private.get_mut(&0) {
@@ -819,11 +835,60 @@ impl Model {
         self.route();
     }
 
+    /// `CPU_OFF` (psci-trng.md §8; DESIGN.md, PSCI): the vCPU takes nothing
+    /// from now on; its dispatches die with it (each handler completes, a
+    /// shared one becoming routable elsewhere); its private registrations
+    /// and mask stay until `CPU_ON`.
+    pub fn power_off(&mut self, pe: usize) {
+        let Some(p) = self.pes.get_mut(pe) else {
+            return;
+        };
+        p.off = true;
+        let frames = std::mem::take(&mut p.stack);
+        for f in frames.iter().rev() {
+            self.finish(pe, f.event, Action::Complete);
+        }
+        self.route();
+    }
+
+    /// `CPU_ON` of `pe` (sdei.md §9, §16): reset as at boot, then on.
+    pub fn power_on(&mut self, pe: usize) {
+        self.reset_vcpu(pe);
+        if let Some(p) = self.pes.get_mut(pe) {
+            p.off = false;
+        }
+        self.route();
+    }
+
+    /// Whether `pe` is powered off.
+    pub fn is_off(&self, pe: usize) -> bool {
+        self.pes.get(pe).is_some_and(|p| p.off)
+    }
+
+    /// The VMM's system reset (after `SYSTEM_RESET`): every SDEI state back
+    /// to the defaults, bindings released, vCPUs `0..boot` on, the rest off.
+    pub fn system_reset(&mut self) {
+        for pe in 0..self.pes.len() {
+            self.reset_vcpu(pe);
+        }
+        for s in self.shared.values_mut() {
+            *s = SharedInstance::default();
+        }
+        self.private_bindings.iter_mut().for_each(|b| *b = None);
+        self.shared_bindings.iter_mut().for_each(|b| *b = None);
+        let boot = self.boot;
+        for (i, p) in self.pes.iter_mut().enumerate() {
+            p.off = i >= boot;
+        }
+        self.route();
+    }
+
     // ---- routing and delivery -------------------------------------------
 
     fn idle_enough(&self, pe: usize, critical: bool) -> bool {
         let p = &self.pes[pe];
         !p.masked
+            && !p.off
             && if critical {
                 !p.stack.iter().any(|f| self.is_critical(f.event))
             } else {
@@ -845,7 +910,8 @@ impl Model {
             let target = if !(s.inst.pending && s.inst.status == 3) {
                 None
             } else if s.rm_pe {
-                self.pe_of(s.affinity).filter(|&t| !self.pes[t].masked)
+                self.pe_of(s.affinity)
+                    .filter(|&t| !self.pes[t].masked && !self.pes[t].off)
             } else if let Some(t) = s.target.filter(|&t| self.idle_enough(t, critical)) {
                 Some(t)
             } else {
@@ -863,7 +929,7 @@ impl Model {
     /// a critical handler runs (§11 rule 5).
     pub fn take_delivery(&mut self, pe: usize, now: &Saved) -> Option<ModelDelivery> {
         let p = self.pes.get(pe)?;
-        if p.masked {
+        if p.masked || p.off {
             return None;
         }
         let private = p

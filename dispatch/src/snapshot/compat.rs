@@ -11,9 +11,9 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use fwcall_psci::{PowerState, PsciConfig, PsciVersion};
+use fwcall_psci::{PsciConfig, PsciVersion};
 use fwcall_pvtime::{Gpa, LptConfig, PvTimeState};
-use fwcall_sdei::{CpuFeatures, EventKind, Priority, SdeiConfig, SdeiState, SdeiVersion};
+use fwcall_sdei::{CpuFeatures, EventKind, Priority, SdeiConfig, SdeiVersion};
 use fwcall_smccc::{SmcccVersion, SocId, Uid};
 use fwcall_trng::TrngConfig;
 
@@ -515,26 +515,6 @@ pub(crate) fn effective_config(
         psci,
         trng,
     })
-}
-
-/// Every vCPU that is off must hold the SDEI boot state: `CPU_OFF` resets
-/// it and nothing can change it until the next `CPU_ON`.
-pub(crate) fn check_off_vcpus(
-    power: &[PowerState],
-    sdei: Option<&SdeiState>,
-) -> Result<(), super::RestoreError> {
-    let Some(s) = sdei else { return Ok(()) };
-    for (vcpu, (p, v)) in power.iter().zip(&s.vcpus).enumerate() {
-        let clean = v.masked
-            && v.stack.is_empty()
-            && v.private
-                .iter()
-                .all(|e| e.status == 0 && !e.pending && e.entry == 0 && e.arg == 0);
-        if *p == PowerState::Off && !clean {
-            return Err(super::RestoreError::OffVcpuSdeiState { vcpu });
-        }
-    }
-    Ok(())
 }
 
 /// A configuration serving exactly `abi` and `pv`, with reserved regions

@@ -237,14 +237,6 @@ pub enum RestoreError {
     /// The PSCI state is impossible.
     #[error("the snapshot's PSCI state is invalid: {0}")]
     Psci(#[from] PsciConfigError),
-    /// A vCPU that is off holds SDEI state (only a vCPU that is on can have any).
-    #[error(
-        "the snapshot's vCPU {vcpu} is powered off but its SDEI state is not the boot state (masked, nothing registered, no handler running)"
-    )]
-    OffVcpuSdeiState {
-        /// The vCPU.
-        vcpu: usize,
-    },
 }
 
 /// Splits a blob into its sections and decodes them (the encoding only).
@@ -292,24 +284,24 @@ fn load<M: GuestMemoryAccess>(
     config_error: fn(ConfigError) -> RestoreError,
 ) -> Result<Vm<M>, RestoreError> {
     config.validate().map_err(config_error)?;
+    let off = crate::power::powered_off(c.power.as_deref(), c.abi.features.std);
     let sdei = match (&config.sdei, &c.sdei) {
-        (Some(cfg), Some(state)) => Some(Sdei::restore(cfg, &config.mpidrs, state)?),
+        (Some(cfg), Some(state)) => {
+            Some(Sdei::restore_with_power(cfg, &config.mpidrs, state, &off)?)
+        }
         (None, None) => None,
         _ => return Err(FormatError::SdeiPresence.into()),
     };
     let n = config.vcpu_count();
     let pvtime = PvTime::restore(&config.pvtime, n, &config.ram, &config.reserved, &c.pvtime)?;
     let psci = match (&config.psci, &c.power) {
-        (Some(cfg), Some(power)) => {
-            compat::check_off_vcpus(power, c.sdei.as_ref())?;
-            Some(Psci::restore(
-                cfg,
-                &config.mpidrs,
-                config.smccc_version,
-                &crate::power::ram_pairs(&config),
-                power,
-            )?)
-        }
+        (Some(cfg), Some(power)) => Some(Psci::restore(
+            cfg,
+            &config.mpidrs,
+            config.smccc_version,
+            &crate::power::ram_pairs(&config),
+            power,
+        )?),
         (None, None) => None,
         _ => return Err(FormatError::PsciPresence.into()),
     };

@@ -3,6 +3,7 @@
 
 mod calls;
 mod cells;
+mod power;
 mod props;
 mod scenarios;
 mod sim;

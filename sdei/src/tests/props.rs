@@ -18,6 +18,8 @@ enum Step {
     Irq(u32, u32),
     Reset(u32),
     Handler(u32, u64),
+    /// `CPU_OFF` (false) or `CPU_ON` (true) of a vCPU.
+    Power(u32, bool),
 }
 
 fn interesting() -> impl Strategy<Value = u64> {
@@ -57,12 +59,19 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(e, v)| Step::Raise(e, v)),
         1 => (prop::sample::select(&[20u32, 23, 40, 41, 5][..]), v.clone()).prop_map(|(i, v)| Step::Irq(i, v)),
         1 => v.clone().prop_map(Step::Reset),
-        1 => (v, interesting()).prop_map(|(v, x)| Step::Handler(v, x)),
+        1 => (v.clone(), interesting()).prop_map(|(v, x)| Step::Handler(v, x)),
+        1 => (v, any::<bool>()).prop_map(|(v, on)| Step::Power(v, on)),
     ]
 }
 
 fn run(s: &mut Sim, st: &Step) {
+    let off = |s: &Sim, v: u32| s.sdei.is_powered_off(fwcall_smccc::VcpuIndex(v)) == Some(true);
     match *st {
+        // An off vCPU runs no code, so it makes no call.
+        Step::Call(v, ..) | Step::Handler(v, _) if off(s, v) => {}
+        Step::Power(v, true) if off(s, v) => s.power_on(v),
+        Step::Power(v, false) if !off(s, v) => s.power_off(v),
+        Step::Power(..) => {}
         Step::Call(v, fid, a) => {
             let r = s.call(v, fid, &a);
             if fid == STATUS && (r as i64) >= 0 {
@@ -125,7 +134,10 @@ proptest! {
             mutate(&mut state, what, val);
         }
         let mpidrs: Vec<Mpidr> = (0..N).map(Mpidr::kvm_default).collect();
-        if let Ok(back) = Sdei::restore(&config, &mpidrs, &state) {
+        let off: Vec<bool> = (0..N)
+            .map(|v| s.sdei.is_powered_off(fwcall_smccc::VcpuIndex(v)) == Some(true))
+            .collect();
+        if let Ok(back) = Sdei::restore_with_power(&config, &mpidrs, &state, &off) {
             prop_assert_eq!(back.state(), state);
             // And it keeps working.
             let mut t = Sim::from_sdei(back);

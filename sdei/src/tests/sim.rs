@@ -187,6 +187,11 @@ impl Sim {
             sctlr_el1: r.sctlr,
         };
         let d = self.sdei.take_delivery(VcpuIndex(v), &now)?;
+        assert_ne!(
+            self.sdei.is_powered_off(VcpuIndex(v)),
+            Some(true),
+            "delivery to a powered-off vCPU"
+        );
         r.x[..4].copy_from_slice(&d.x);
         r.pc = d.pc;
         r.pstate = d.pstate;
@@ -214,6 +219,18 @@ impl Sim {
 
     pub fn reset(&mut self, v: u32) {
         let k = self.sdei.reset_vcpu(VcpuIndex(v));
+        self.settle(v, k);
+    }
+
+    /// `CPU_OFF` on `v` (SDEI's part).
+    pub fn power_off(&mut self, v: u32) {
+        let k = self.sdei.power_off(VcpuIndex(v));
+        self.settle(v, k);
+    }
+
+    /// `CPU_ON` of `v` (SDEI's part).
+    pub fn power_on(&mut self, v: u32) {
+        let k = self.sdei.power_on(VcpuIndex(v));
         self.settle(v, k);
     }
 
@@ -253,8 +270,16 @@ impl Sim {
         let n = self.regs.len() as u32;
         let mpidrs: Vec<Mpidr> = (0..n).map(Mpidr::kvm_default).collect();
         let st = self.sdei.state();
-        let back = Sdei::restore(config, &mpidrs, &st).expect("own state restores");
+        let off: Vec<bool> = (0..n)
+            .map(|v| self.sdei.is_powered_off(VcpuIndex(v)) == Some(true))
+            .collect();
+        let back =
+            Sdei::restore_with_power(config, &mpidrs, &st, &off).expect("own state restores");
         assert_eq!(back.state(), st);
+        for v in 0..n {
+            let v = VcpuIndex(v);
+            assert_eq!(back.is_powered_off(v), self.sdei.is_powered_off(v));
+        }
     }
 }
 
