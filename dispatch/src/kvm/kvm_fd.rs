@@ -118,4 +118,13 @@ impl RunVcpu for VcpuFd {
             Err(e) => Err(e),
         }
     }
+
+    fn set_mp_state(&mut self, state: MpState) -> Result<(), kvm_ioctls::Error> {
+        VcpuFd::set_mp_state(
+            self,
+            kvm_bindings::kvm_mp_state {
+                mp_state: state.kvm(),
+            },
+        )
+    }
 }

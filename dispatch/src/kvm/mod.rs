@@ -86,6 +86,7 @@ mod filter;
 mod firmware;
 #[cfg(target_arch = "aarch64")]
 mod kvm_fd;
+mod power;
 mod regs;
 mod run;
 
@@ -94,19 +95,22 @@ pub use features::cpu_features;
 pub use filter::{FilterError, FilterPlan, FilterRange};
 pub use firmware::{
     FirmwareError, FirmwareRule, KVM_SMCCC_VERSION, check_firmware_registers, firmware_rules,
-    sync_firmware_registers, vm_config,
+    psci_version_rule, sync_firmware_registers, vm_config,
 };
 #[cfg(target_arch = "aarch64")]
 pub use kvm_fd::{
     FilterInstallError, has_smccc_filter, install_filter, read_one_reg, sync_firmware,
     write_one_reg,
 };
+pub use power::{MpState, PowerLines, StartContext, SystemEnd};
 pub use regs::{Reg, RegisterFile, VcpuRegisters};
-pub use run::{Exit, LoopError, Owed, Prepared, Ready, RunVcpu, Runner, Traffic};
+pub use run::{Exit, LoopError, Owed, Prepared, Ready, RunVcpu, Runner, Traffic, apply_start};
 
 #[cfg(test)]
 mod budget_tests;
 #[cfg(test)]
 mod loop_tests;
+#[cfg(test)]
+mod power_tests;
 #[cfg(test)]
 mod tests;
