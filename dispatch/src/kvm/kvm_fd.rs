@@ -9,6 +9,7 @@ use super::abi;
 use super::exit::HypercallExit;
 use super::filter::{FilterPlan, FilterRange};
 use super::firmware::{FirmwareError, sync_firmware_registers};
+use super::power::MpState;
 use super::regs::{Reg, VcpuRegisters};
 use super::run::{Exit, RunVcpu};
 use crate::Vm;
