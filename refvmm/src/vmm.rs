@@ -537,12 +537,14 @@ fn run_threads(
         None => None,
     };
     let fw = machine.current();
+    let mut on = 0;
     for (i, fd) in vcpu_fds.into_iter().enumerate() {
         let (m, done) = (machine.clone(), done_tx.clone());
         let index = VcpuIndex(i as u32);
         // With fwcall's PSCI, fwcall says who is on (at boot: the boot
         // vCPU; after a restore: as saved).
         let off = machine.power.is_some() && fw.power_state(index) == PowerState::Off;
+        on += usize::from(!off);
         let h = std::thread::Builder::new()
             .name(format!("vcpu{i}"))
             .spawn(move || {
@@ -568,9 +570,10 @@ fn run_threads(
     let control = std::thread::spawn(move || control_loop(&control_machine, &options));
     if let Some(r) = gated {
         // Nothing else of ours starts after this: the vCPU threads have the
-        // host to themselves when the guest resumes.
+        // host to themselves when the guest resumes. A powered-off vCPU
+        // parks on its power line before the gate: only the others come.
         let n = handles.len();
-        let ready = machine.migration.wait_gate_full(n, || {
+        let ready = machine.migration.wait_gate_full(on, || {
             machine.running.load(Ordering::Acquire) < n || machine.stop.load(Ordering::Acquire)
         });
         // The very last step before the guest runs again: its counter.
