@@ -163,7 +163,7 @@ impl FilterPlan {
     /// * PSCI on: `0x8400_0000` + 32 and `0xC400_0000` + 32, every PSCI
     ///   function number (fwcall answers the ones it does not implement
     ///   `NOT_SUPPORTED`); KVM's PSCI no longer sees a call, so the VMM
-    ///   starts and stops vCPUs ([`power`](super::power)).
+    ///   starts and stops vCPUs ([`PowerLines`](super::PowerLines)).
     /// * TRNG on: `0x8400_0050` + 4 and `0xC400_0050` + 4 (TRNG 1.0's five
     ///   IDs and the SMC64 forms fwcall refuses).
     pub fn for_features(features: &FirmwareFeatures) -> Self {

@@ -24,7 +24,7 @@
 //! `prepare` then parks the thread on its [`PowerLines`] line until a
 //! `CPU_ON` posts a start, and applies that start (registers, then
 //! `KVM_SET_MP_STATE(RUNNABLE)`) before anything else touches the vCPU.
-//! See [`power`](super::power).
+//! See [PSCI in userspace](super#psci-in-userspace).
 //!
 //! There is no other way to deliver, and no way to run without the first
 //! two steps, so a loop that delivers before the completion run or checks
