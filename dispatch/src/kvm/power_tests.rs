@@ -91,6 +91,13 @@ fn cpu_on_applies_pc_x0_pstate_and_sctlr_once_before_the_targets_next_run() {
     let served = round(&me0, &mut boot);
     assert!(matches!(served, Round::Served(Some(PowerAction::CpuOn(_)))));
     assert_eq!(boot.vcpu().regs.x[0], 0, "CPU_ON answered SUCCESS");
+    let t = boot.traffic();
+    assert_eq!(
+        (t.power_reads, t.power_writes),
+        (2, 0),
+        "the caller reads its PSTATE and SCTLR_EL1, outside the call"
+    );
+    assert!(t.call_reads + t.call_writes <= t.call_budget, "{t:?}");
     assert!(lines.pending(VcpuIndex(1)));
     assert_eq!(vm.power_state(VcpuIndex(1)), PowerState::On);
 
