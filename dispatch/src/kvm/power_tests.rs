@@ -497,3 +497,65 @@ fn without_fwcall_psci_and_trng_kvms_registers_are_left_alone() {
     };
     check_firmware_registers(&vm, |id| kvm.read(id)).unwrap();
 }
+
+/// The arguments that make a PSCI or TRNG function succeed (or, for the
+/// `SYSTEM_*` calls, act) with the most registers written.
+fn opt_in_args(fid: fwcall_smccc::FunctionId) -> Vec<u64> {
+    let q = |f: fwcall_smccc::FunctionId| std::vec![u64::from(f.raw())];
+    match fid {
+        ids::PSCI_CPU_SUSPEND | ids::PSCI_CPU_SUSPEND_64 => std::vec![0],
+        ids::PSCI_CPU_ON | ids::PSCI_CPU_ON_64 => std::vec![1, ENTRY, CONTEXT],
+        ids::PSCI_AFFINITY_INFO | ids::PSCI_AFFINITY_INFO_64 => std::vec![0, 0],
+        ids::PSCI_FEATURES => q(ids::PSCI_CPU_ON_64),
+        ids::PSCI_SYSTEM_RESET2 | ids::PSCI_SYSTEM_RESET2_64 => std::vec![0, 0],
+        ids::TRNG_FEATURES => q(ids::TRNG_RND64),
+        ids::TRNG_RND32 => std::vec![96],
+        ids::TRNG_RND64 => std::vec![192],
+        _ => Vec::new(),
+    }
+}
+
+/// The budget rows of PSCI and TRNG through the adapter, as `budget_tests`
+/// does for the other tables: exactly the arguments read, exactly the
+/// reply's registers written (`CPU_OFF` does not return: nothing).
+#[test]
+fn psci_and_trng_calls_read_their_arguments_and_write_their_reply_only() {
+    for row in fwcall_smccc::budget::PSCI
+        .iter()
+        .chain(fwcall_smccc::budget::TRNG)
+    {
+        let mut c = vm_config(2);
+        c.psci = Some(PsciConfig::default());
+        c.trng = Some(TrngConfig::default());
+        let vm = Vm::new(c, NoMemory).unwrap();
+        let me = KvmVcpu::new(&vm, VcpuIndex(0)).unwrap();
+        let mut regs = running_regs();
+        let args = opt_in_args(row.fid);
+        regs.x[1..=args.len()].copy_from_slice(&args);
+        let exit = HypercallExit {
+            nr: u64::from(row.fid.raw()),
+            flags: 0,
+        };
+        let (r0, w0) = (regs.reads, regs.writes);
+        let out = me.serve(exit, &mut regs).unwrap();
+        let name = ids::name(row.fid).unwrap_or("?");
+        // CPU_OFF does not return; the SYSTEM_* calls answer
+        // INTERNAL_FAILURE in case the VMM resumes the caller (as KVM).
+        let acts = matches!(out.power, Some(PowerAction::CpuOff))
+            || out.power.is_some_and(|p| p.is_system());
+        if !acts {
+            assert!(
+                regs.x[0] as i32 >= 0,
+                "{name}: answered {}",
+                regs.x[0] as i64
+            );
+        }
+        let want = if row.fid == ids::PSCI_CPU_OFF {
+            0
+        } else {
+            u32::from(row.writes)
+        };
+        assert_eq!(regs.reads - r0, u32::from(row.args), "{name}: reads");
+        assert_eq!(regs.writes - w0, want, "{name}: writes");
+    }
+}
