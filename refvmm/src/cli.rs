@@ -315,6 +315,18 @@ mod tests {
         assert_eq!(o.restore, Some(PathBuf::from("/m1")));
         assert_eq!((o.policy, o.counter_offset), (Policy::Realtime, false));
         assert_eq!(o.offer, Offer::default());
+        assert!(
+            (o.offer.psci, o.offer.trng) == (true, true),
+            "fwcall's by default"
+        );
+        assert_eq!(o.kernel, PathBuf::new(), "no reboot images");
+
+        // What a restored guest's reset boots.
+        let o = parse(args("--restore /m1 --kernel /k --initrd /i --cmdline x")).unwrap();
+        assert_eq!(
+            (o.kernel, o.initrd, o.cmdline.as_str()),
+            (PathBuf::from("/k"), Some(PathBuf::from("/i")), "x")
+        );
     }
 
     #[test]
@@ -335,6 +347,19 @@ mod tests {
             parse(args("--kernel /k --no-such-thing")),
             Err(CliError::Unknown(_))
         ));
+        for flag in ["--psci", "--trng"] {
+            let e = parse(args(&format!("--kernel /k {flag} hvf"))).unwrap_err();
+            assert_eq!(
+                e,
+                CliError::Choice {
+                    flag: flag.into(),
+                    value: "hvf".into(),
+                    accepted: "fwcall, kvm"
+                }
+            );
+        }
+        let o = parse(args("--kernel /k --psci kvm")).unwrap();
+        assert_eq!((o.offer.psci, o.offer.trng), (false, true));
     }
 
     #[test]
