@@ -17,7 +17,9 @@ use std::cell::{Cell, RefCell};
 use std::fmt::Display;
 
 use fwcall::kvm::fake::{FakeVcpu, GuestOp};
-use fwcall::kvm::{Exit, HypercallExit, KvmVcpu, RegisterFile, Runner, kick_targets, vm_config};
+use fwcall::kvm::{
+    Exit, HypercallExit, KvmVcpu, RegisterFile, Runner, SystemEnd, kick_targets, vm_config,
+};
 use fwcall::{Delivery, EventDecl, EventKind, NoMemory, Outcome, Priority, VcpuIndex, Vm, ids};
 
 const WATCHDOG: u32 = 0x100;
@@ -52,6 +54,15 @@ enum Step {
 enum End {
     PowerOff,
     Reset,
+}
+
+impl From<SystemEnd> for End {
+    fn from(e: SystemEnd) -> Self {
+        match e {
+            SystemEnd::Off => End::PowerOff,
+            SystemEnd::Reset(_) => End::Reset,
+        }
+    }
 }
 
 fn end_of(kind: u32) -> Result<End, VmmError> {
@@ -149,6 +160,9 @@ fn run_until_pause(
             Exit::Hypercall(h) => {
                 let out = ctx(runner.serve(me, h), "serving a firmware call")?;
                 m.served(me, h, &out);
+                if let Some(end) = SystemEnd::of(&out) {
+                    return Ok(Step::End(end.into())); // PSCI SYSTEM_OFF/RESET
+                }
             }
             Exit::MmioRead { addr, data } => m.devices.read(addr, data),
             Exit::MmioWrite { addr, data } => m.devices.write(addr, data),

@@ -487,6 +487,126 @@ check_rollback() {
 
 # run_checks NORMALIZED_LOG (a check that trips over a missing line fails
 # itself, never the run: errexit is off in here)
+# cpu_count LIST: the number of CPUs in a sysfs CPU list ("0-1,3" -> 3).
+cpu_count() {
+  tr ',' '\n' <<<"$1" | awk -F- 'NF == 2 { n += $2 - $1 + 1; next } NF == 1 && $1 != "" { n++ } END { print n + 0 }'
+}
+# count_between FROM TO PATTERN: transcript lines matching PATTERN strictly
+# between line numbers FROM and TO.
+count_between() {
+  grep -anE -- "$3" "$log" | awk -F: -v a="$1" -v b="$2" '$1 > a && $1 < b { n++ } END { print n + 0 }'
+}
+cpu_on_ok='^fwcall-psci vcpu=[0-9]+ call=PSCI_CPU_ON(_64)? target=[0-9]+ result=0$'
+
+# Check psci-boot: the guest's secondaries came up through fwcall's CPU_ON
+# (PSCI in userspace): the kernel found fwcall's PSCI, the VMM answered
+# one successful CPU_ON per CPU beyond the boot CPU before the guest's
+# init ran, and every successful CPU_ON of the run was applied to its
+# target (the VMM's start count).
+check_psci_boot() {
+  local ok=1 detail="" up up_line online want ons starts all_ons psci
+  up=$(first '^E2E-L2-UP kernel=')
+  if [ -z "$up" ]; then
+    verdict 0 psci-boot "the guest's init never ran"
+    return
+  fi
+  up_line=$(line_no '^E2E-L2-UP kernel=')
+  online=$(field "$up" online)
+  want=$(($(cpu_count "$online") - 1))
+  psci=$(first '^E2E-DMESG psci: PSCIv[0-9.]+ detected in firmware')
+  [ -n "$psci" ] || { ok=0; detail="$detail the kernel did not report PSCI as detected;"; }
+  ons=$(count_between 0 "$up_line" "$cpu_on_ok")
+  if [ "$want" -lt 1 ]; then
+    ok=0
+    detail="$detail only CPUs $online came up;"
+  elif [ "$ons" != "$want" ]; then
+    ok=0
+    detail="$detail $ons successful CPU_ON before init, but CPUs $online are online;"
+  fi
+  starts=$(report_sum starts)
+  all_ons=$(grep -acE -- "$cpu_on_ok" "$log" || true)
+  if [ -z "$starts" ]; then
+    ok=0
+    detail="$detail the VMM's report has no starts count;"
+  elif [ "$starts" != "$all_ons" ]; then
+    ok=0
+    detail="$detail the VMM applied $starts starts for $all_ons successful CPU_ONs;"
+  fi
+  [ "$ok" = 1 ] && detail="${psci#E2E-DMESG psci: }; CPUs $online online at init after $ons CPU_ON served by fwcall; $starts starts applied for $all_ons CPU_ONs in the run"
+  verdict "$ok" psci-boot "$detail"
+}
+
+# Check psci-hotplug: CPU1 goes offline through fwcall's CPU_OFF (the
+# survivor polls AFFINITY_INFO), comes back through CPU_ON, and SDEI
+# delivery works on it again.
+check_psci_hotplug() {
+  local ok=1 detail="" off_line on_line up_line offs ons aff parks
+  up_line=$(line_no '^E2E-L2-UP kernel=')
+  off_line=$(line_no '^E2E-HOTPLUG op=offline rc=0 online=0$')
+  on_line=$(line_no '^E2E-HOTPLUG op=online rc=0 online=0-1$')
+  if [ "$off_line" = 0 ] || [ "$on_line" = 0 ]; then
+    verdict 0 psci-hotplug "cpu1 offline/online failed: $(first '^E2E-HOTPLUG op=offline') / $(first '^E2E-HOTPLUG op=online')"
+    return
+  fi
+  offs=$(count_between "$up_line" "$off_line" '^fwcall-psci vcpu=1 call=PSCI_CPU_OFF ')
+  [ "$offs" = 1 ] || { ok=0; detail="$detail $offs CPU_OFF from vCPU 1 while it went offline;"; }
+  ons=$(count_between "$off_line" "$on_line" '^fwcall-psci vcpu=[0-9]+ call=PSCI_CPU_ON(_64)? target=1 result=0$')
+  [ "$ons" = 1 ] || { ok=0; detail="$detail $ons successful CPU_ON of vCPU 1 while it came back;"; }
+  aff=$(($(report_count calls PSCI_AFFINITY_INFO_64) + $(report_count calls PSCI_AFFINITY_INFO)))
+  [ "$aff" -ge 1 ] || { ok=0; detail="$detail no AFFINITY_INFO call: the kernel did not wait for the CPU to be off;"; }
+  parks=$(report_sum parks)
+  [ -n "$parks" ] && [ "$parks" -ge 1 ] || { ok=0; detail="$detail the VMM parked no vCPU thread (parks='$parks');"; }
+  suite_ok after-hotplug || { ok=0; detail="$detail delivery after hotplug failed: $(suite_failures after-hotplug);"; }
+  [ "$ok" = 1 ] && detail="cpu1 offline by CPU_OFF ($aff AFFINITY_INFO calls, its thread parked), online by CPU_ON, SDEI delivery again on both CPUs"
+  verdict "$ok" psci-hotplug "$detail"
+}
+
+# Check psci-reboot: the guest reboots through SYSTEM_RESET, the VMM boots
+# it a second time to its init, SDEI is detected again, and the second boot
+# powers off through SYSTEM_OFF.
+check_psci_reboot() {
+  local ok=1 detail="" req reset rebooting up2 sdei2 off reboots
+  req=$(line_no '^E2E-L2-REBOOT ')
+  [ "$req" != 0 ] || { verdict 0 psci-reboot "the guest never asked to reboot"; return; }
+  reset=$(line_no '^fwcall-psci vcpu=[0-9]+ call=PSCI_SYSTEM_RESET(2|2_64)? ')
+  rebooting=$(line_no '^fwcall-refvmm: guest reset: rebooting')
+  up2=$(line_no '^E2E-L2-UP boot=2 ')
+  sdei2=$(line_no '^E2E-BOOT2-DMESG sdei: SDEIv[0-9]+\.[0-9]+ \(0x[0-9a-f]+\) detected')
+  off=$(line_no '^fwcall-psci vcpu=[0-9]+ call=PSCI_SYSTEM_OFF ')
+  [ "$reset" -gt "$req" ] || { ok=0; detail="$detail no SYSTEM_RESET after the guest's reboot;"; }
+  [ "$rebooting" -gt "$reset" ] || { ok=0; detail="$detail the VMM did not reboot the VM after SYSTEM_RESET;"; }
+  [ "$up2" -gt "$rebooting" ] || { ok=0; detail="$detail the second boot never reached init;"; }
+  [ "$sdei2" -gt "$rebooting" ] || { ok=0; detail="$detail SDEI was not detected in the second boot;"; }
+  [ "$off" -gt "$up2" ] || { ok=0; detail="$detail no SYSTEM_OFF after the second boot;"; }
+  reboots=$(report_sum reboots)
+  [ "$reboots" = 1 ] || { ok=0; detail="$detail the VMM reports '$reboots' reboots;"; }
+  clean_exit || { ok=0; detail="$detail the VMM did not end cleanly after SYSTEM_OFF ($(last '^E2E-L1 vmm-exit'));"; }
+  [ "$ok" = 1 ] && detail="SYSTEM_RESET, the VMM rebooted the VM, second boot to init with CPUs $(field "$(first '^E2E-L2-UP boot=2 ')" online) and SDEI detected again, then SYSTEM_OFF"
+  verdict "$ok" psci-reboot "$detail"
+}
+
+# Check trng: the stock SMCCC TRNG driver lists smccc_trng as a hardware
+# RNG and /dev/hwrng gives bytes; the VMM served TRNG calls.
+check_trng() {
+  local ok=1 detail="" t hex rnd version
+  t=$(first '^E2E-TRNG available=')
+  [ -n "$(first '^E2E-TRNG insmod rc=0$')" ] || { ok=0; detail="$detail the TRNG module did not load: $(first '^E2E-TRNG insmod');"; }
+  if [ -z "$t" ]; then
+    verdict 0 trng "$detail the guest printed no TRNG line"
+    return
+  fi
+  grep -qE '(^|,)smccc_trng(,|$)' <<<"$(field "$t" available)" || { ok=0; detail="$detail smccc_trng not among the hardware RNGs ($(field "$t" available));"; }
+  [ "$(field "$t" current)" = smccc_trng ] || { ok=0; detail="$detail current RNG '$(field "$t" current)';"; }
+  hex=$(field "$t" hex)
+  [ "$(field "$t" bytes)" = 32 ] || { ok=0; detail="$detail read $(field "$t" bytes) of 32 bytes from /dev/hwrng;"; }
+  grep -qE '[1-9a-f]' <<<"$hex" || { ok=0; detail="$detail /dev/hwrng gave only zeros;"; }
+  rnd=$(report_count calls TRNG_RND64)
+  version=$(report_count calls TRNG_VERSION)
+  [ "$rnd" -ge 1 ] && [ "$version" -ge 1 ] || { ok=0; detail="$detail the VMM served $version TRNG_VERSION and $rnd TRNG_RND64 calls;"; }
+  [ "$ok" = 1 ] && detail="smccc_trng is the current hwrng, 32 bytes read from /dev/hwrng; the VMM served $version TRNG_VERSION and $rnd TRNG_RND64 calls"
+  verdict "$ok" trng "$detail"
+}
+
 run_checks() {
   log=$1
   set +e
@@ -499,5 +619,9 @@ run_checks() {
   check_migrate m1 1 pause
   check_rollback
   check_migrate m2 2 realtime
+  check_psci_boot
+  check_psci_hotplug
+  check_psci_reboot
+  check_trng
   set -e
 }

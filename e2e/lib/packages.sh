@@ -59,7 +59,7 @@ install_host_tools() {
 payload_complete() {
   local payload=$1
   [ -s "$payload/abi" ] && [ -s "$payload/Image" ] && [ -x "$payload/busybox" ] &&
-    [ -f "$payload/headers/Makefile" ]
+    [ -f "$payload/headers/Makefile" ] && [ -f "$payload/modules/arm_smccc_trng.ko" ]
 }
 
 # pick_abi: the newest 6.12 ABI whose four packages all have a candidate
@@ -116,7 +116,21 @@ fetch_guest_payload() {
   done
   mv "$stage/root/boot/vmlinuz-$abi-arm64" "$stage/Image"
   mv "$stage/root/bin/busybox" "$stage/busybox"
-  # Modules of the image are not needed (the guests load only ours).
+  # Of the image's modules the guest loads only the SMCCC TRNG driver (the
+  # trng check), and the hwrng core if this kernel builds it as a module;
+  # uncompressed, since busybox insmod may not read xz.
+  mkdir -p "$stage/modules"
+  local ko name
+  for name in arm_smccc_trng rng-core; do
+    ko=$(find "$stage/root/lib/modules" "$stage/root/usr/lib/modules" -name "$name.ko*" 2>/dev/null | head -n 1)
+    case $ko in
+    "") ;;
+    *.xz) xz -dc "$ko" >"$stage/modules/$name.ko" ;;
+    *.zst) zstd -dcq "$ko" >"$stage/modules/$name.ko" ;;
+    *) cp "$ko" "$stage/modules/$name.ko" ;;
+    esac
+  done
+  [ -f "$stage/modules/arm_smccc_trng.ko" ] || { echo "e2e: no arm_smccc_trng module in the image package" >&2; return 1; }
   rm -rf "$stage/root/lib/modules" "$stage/root/usr/lib/modules" "$stage/root/boot"
   # The kbuild helpers (fixdep, modpost) come from the host-architecture
   # build of the same linux-kbuild version, so they run natively; the

@@ -11,7 +11,8 @@ use crate::migrate::Policy;
 /// What to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
-    /// The arm64 `Image`.
+    /// The arm64 `Image` (with `--restore`: what a guest reset boots, empty
+    /// for none).
     pub kernel: PathBuf,
     /// The initrd, if any.
     pub initrd: Option<PathBuf>,
@@ -56,9 +57,11 @@ pub const DEFAULT_CMDLINE: &str =
 
 /// Usage text.
 pub const USAGE: &str = "usage: fwcall-refvmm (--kernel IMAGE [--initrd FILE] [--cmdline STR] [--vcpus N (2)] \
-[--mem MIB (256)] | --restore DIR [--counter pause|realtime (pause)] [--no-counter-offset]) \
+[--mem MIB (256)] | --restore DIR [--counter pause|realtime (pause)] [--no-counter-offset] \
+[--kernel IMAGE [--initrd FILE] [--cmdline STR] (what a guest reset boots)]) \
 [--save-to DIR] [--raise-every MS] [--raise-event N (0)] [--snapshot-at MS] [--steal-refresh MS (10)] \
-[--timeout S] [--no-sdei | --sdei-version 1.0|1.1 (1.1)] [--no-pvtime] [--no-vmm-service]\n\
+[--timeout S] [--no-sdei | --sdei-version 1.0|1.1 (1.1)] [--no-pvtime] [--no-vmm-service] \
+[--psci fwcall|kvm (fwcall)] [--trng fwcall|kvm (fwcall)]\n\
 signals: SIGUSR1 raises the event once on every vCPU; SIGUSR2 snapshots and restores fwcall; \
 SIGPWR saves the whole VM to the --save-to directory and exits";
 
@@ -105,7 +108,7 @@ pub enum CliError {
     },
     /// An option that makes no sense with `--restore`: the image carries it.
     #[error(
-        "`{0}` cannot be used with --restore: the saved image carries the guest's kernel, memory and vCPUs"
+        "`{0}` cannot be used with --restore: the saved image carries the guest's memory and vCPUs"
     )]
     WithRestore(String),
 }
@@ -157,10 +160,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, CliErro
             *on = false;
             continue;
         }
-        if matches!(
-            flag.as_str(),
-            "--kernel" | "--initrd" | "--cmdline" | "--vcpus" | "--mem"
-        ) {
+        if matches!(flag.as_str(), "--vcpus" | "--mem") {
             boot_only.get_or_insert_with(|| flag.clone());
         }
         let mut value = || it.next().ok_or_else(|| CliError::Missing(flag.clone()));
@@ -182,6 +182,25 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, CliErro
                     value: v,
                     accepted: "pause, realtime",
                 })?;
+            }
+            "--psci" | "--trng" => {
+                let v = value()?;
+                let fwcall = match v.as_str() {
+                    "fwcall" => true,
+                    "kvm" => false,
+                    _ => {
+                        return Err(CliError::Choice {
+                            flag,
+                            value: v,
+                            accepted: "fwcall, kvm",
+                        });
+                    }
+                };
+                if flag == "--psci" {
+                    o.offer.psci = fwcall;
+                } else {
+                    o.offer.trng = fwcall;
+                }
             }
             "--sdei-version" => {
                 let v = value()?;
@@ -220,6 +239,9 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Options, CliErro
         if let Some(flag) = boot_only {
             return Err(CliError::WithRestore(flag));
         }
+        // With a restore, --kernel (--initrd, --cmdline) is what a guest
+        // reset boots; without it a reset powers the guest off.
+        o.kernel = kernel.unwrap_or_default();
         return Ok(o);
     }
     o.kernel = kernel.ok_or(CliError::NoKernel)?;
@@ -270,7 +292,7 @@ mod tests {
     #[test]
     fn migration_flags_parse() {
         let o = parse(args(
-            "--kernel /k --save-to /m1 --sdei-version 1.0 --no-pvtime --no-vmm-service",
+            "--kernel /k --save-to /m1 --sdei-version 1.0 --no-pvtime --no-vmm-service --psci kvm --trng kvm",
         ))
         .unwrap();
         assert_eq!(o.save_to, Some(PathBuf::from("/m1")));
@@ -279,7 +301,9 @@ mod tests {
             Offer {
                 sdei: Some(SdeiVersion::V1_0),
                 pvtime: false,
-                vmm_service: false
+                vmm_service: false,
+                psci: false,
+                trng: false,
             }
         );
         assert_eq!((o.policy, o.counter_offset), (Policy::Pause, true));
@@ -291,6 +315,18 @@ mod tests {
         assert_eq!(o.restore, Some(PathBuf::from("/m1")));
         assert_eq!((o.policy, o.counter_offset), (Policy::Realtime, false));
         assert_eq!(o.offer, Offer::default());
+        assert!(
+            (o.offer.psci, o.offer.trng) == (true, true),
+            "fwcall's by default"
+        );
+        assert_eq!(o.kernel, PathBuf::new(), "no reboot images");
+
+        // What a restored guest's reset boots.
+        let o = parse(args("--restore /m1 --kernel /k --initrd /i --cmdline x")).unwrap();
+        assert_eq!(
+            (o.kernel, o.initrd, o.cmdline.as_str()),
+            (PathBuf::from("/k"), Some(PathBuf::from("/i")), "x")
+        );
     }
 
     #[test]
@@ -311,6 +347,19 @@ mod tests {
             parse(args("--kernel /k --no-such-thing")),
             Err(CliError::Unknown(_))
         ));
+        for flag in ["--psci", "--trng"] {
+            let e = parse(args(&format!("--kernel /k {flag} hvf"))).unwrap_err();
+            assert_eq!(
+                e,
+                CliError::Choice {
+                    flag: flag.into(),
+                    value: "hvf".into(),
+                    accepted: "fwcall, kvm"
+                }
+            );
+        }
+        let o = parse(args("--kernel /k --psci kvm")).unwrap();
+        assert_eq!((o.offer.psci, o.offer.trng), (false, true));
     }
 
     #[test]

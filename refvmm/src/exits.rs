@@ -23,9 +23,49 @@ pub fn served<M: GuestMemoryAccess>(
     out: &Outcome,
 ) {
     stats.call(exit.fid());
-    if let fwcall::Reply::Return { regs: r, .. } = &out.reply {
-        log_result(stats, me, exit.fid(), r[0]);
+    let x0 = match &out.reply {
+        fwcall::Reply::Return { regs: r, .. } => Some(r[0]),
+        _ => None,
+    };
+    if let Some(x0) = x0 {
+        log_result(stats, me, exit.fid(), x0);
     }
+    log_power(me, exit.fid(), x0, out);
+}
+
+/// Logs every PSCI call that changes power (`fwcall-psci`): `CPU_ON` with
+/// its target, `CPU_OFF`, `SYSTEM_OFF`, `SYSTEM_RESET`, `SYSTEM_RESET2`.
+fn log_power<M: GuestMemoryAccess>(
+    me: &KvmVcpu<'_, M>,
+    fid: fwcall::FunctionId,
+    x0: Option<u64>,
+    out: &Outcome,
+) {
+    use fwcall::ids;
+    let fid = fid.without_sve_hint();
+    let power = [
+        ids::PSCI_CPU_ON,
+        ids::PSCI_CPU_ON_64,
+        ids::PSCI_CPU_OFF,
+        ids::PSCI_SYSTEM_OFF,
+        ids::PSCI_SYSTEM_RESET,
+        ids::PSCI_SYSTEM_RESET2,
+        ids::PSCI_SYSTEM_RESET2_64,
+    ];
+    if !power.contains(&fid) {
+        return;
+    }
+    let target = match out.power {
+        Some(fwcall::PowerAction::CpuOn(s)) => format!(" target={}", s.target.0),
+        _ => String::new(),
+    };
+    let result = x0.map_or_else(|| "none".to_string(), |x| (x as i64).to_string());
+    let line = format!(
+        "fwcall-psci vcpu={} call={}{target} result={result}\n",
+        me.index().0,
+        ids::name(fid).unwrap_or("?"),
+    );
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// Counts an SDEI handler entry.

@@ -37,6 +37,12 @@ pub struct Offer {
     pub pvtime: bool,
     /// The VMM's own service ([`InfoService`]).
     pub vmm_service: bool,
+    /// PSCI served by fwcall (`--psci fwcall`, the default); `false`: KVM
+    /// keeps it (`--psci kvm`).
+    pub psci: bool,
+    /// TRNG served by fwcall (`--trng fwcall`, the default); `false`: KVM
+    /// keeps it (`--trng kvm`).
+    pub trng: bool,
 }
 
 impl Default for Offer {
@@ -45,6 +51,8 @@ impl Default for Offer {
             sdei: Some(SdeiVersion::V1_1),
             pvtime: true,
             vmm_service: true,
+            psci: true,
+            trng: true,
         }
     }
 }
@@ -74,6 +82,9 @@ pub fn config_offering(mpidrs: &[u64], ram_size: u64, offer: &Offer) -> fwcall::
     }];
     c.pvtime.stolen_time_base = Some(Gpa(PVTIME_BASE));
     c.pvtime.enabled = offer.pvtime;
+    // PSCI 1.1, vCPU 0 on at boot (the others wait for CPU_ON).
+    c.psci = offer.psci.then(fwcall::PsciConfig::default);
+    c.trng = offer.trng.then(fwcall::TrngConfig::default);
     match (offer.sdei, c.sdei.as_mut()) {
         (Some(version), Some(s)) => {
             s.version = version;

@@ -19,6 +19,7 @@ pub struct Stats {
     kicks: AtomicU64,
     raised: AtomicU64,
     sdei_errors: AtomicU64,
+    reboots: AtomicU64,
     traffic: Mutex<Traffic>,
 }
 
@@ -59,6 +60,16 @@ impl Stats {
         self.kicks.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// One guest reboot (PSCI `SYSTEM_RESET`).
+    pub fn rebooted(&self) {
+        self.reboots.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Guest reboots so far.
+    pub fn reboots(&self) -> u64 {
+        self.reboots.load(Ordering::Relaxed)
+    }
+
     /// One raise issued by the control path.
     pub fn raised(&self) {
         self.raised.fetch_add(1, Ordering::Relaxed);
@@ -83,10 +94,13 @@ impl Stats {
     /// The one-line report: `fwcall-report calls=NAME:N,... events=EV:N,...
     /// raised=N kicks=N sdei_errors=N stolen_ns=N,N,... served=N
     /// deliveries=N get_one_reg=N set_one_reg=N call_regs=GET/SET
-    /// call_budget=N completion_runs=N` (register counts over every vCPU:
+    /// call_budget=N completion_runs=N starts=N parks=N reboots=N` (register
+    /// counts over every vCPU:
     /// `get_one_reg`/`set_one_reg` are all of fwcall's `KVM_GET_ONE_REG` and
     /// `KVM_SET_ONE_REG`, `call_regs` the part spent serving calls, whose
-    /// register budget is `call_budget`).
+    /// register budget is `call_budget`; `starts` the PSCI `CPU_ON` starts
+    /// applied, `parks` the times an off vCPU's thread parked, `reboots`
+    /// the guest's resets).
     pub fn report(&self, stolen_ns: &[u64]) -> String {
         let mut s = String::from("fwcall-report calls=");
         if let Ok(m) = self.calls.lock() {
@@ -108,7 +122,7 @@ impl Stats {
         let t = self.total_traffic();
         let _ = write!(
             s,
-            " raised={} kicks={} sdei_errors={} stolen_ns={} served={} deliveries={} get_one_reg={} set_one_reg={} call_regs={}/{} call_budget={} completion_runs={}",
+            " raised={} kicks={} sdei_errors={} stolen_ns={} served={} deliveries={} get_one_reg={} set_one_reg={} call_regs={}/{} call_budget={} completion_runs={} starts={} parks={} reboots={}",
             self.raised.load(Ordering::Relaxed),
             self.kicks.load(Ordering::Relaxed),
             self.sdei_errors.load(Ordering::Relaxed),
@@ -121,6 +135,9 @@ impl Stats {
             t.call_writes,
             t.call_budget,
             t.completion_runs,
+            t.starts,
+            t.parks,
+            self.reboots(),
         );
         s
     }

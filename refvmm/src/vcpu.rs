@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::atomic::Ordering;
 
-use fwcall::kvm::{Exit, HypercallExit, KvmVcpu, Runner};
+use fwcall::kvm::{Exit, HypercallExit, KvmVcpu, Runner, SystemEnd};
 use fwcall::{Delivery, Outcome, VcpuIndex};
 use kvm_bindings::{KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EVENT_SHUTDOWN};
 use kvm_ioctls::VcpuFd;
@@ -22,7 +22,8 @@ use crate::vmm::{Machine, VmmError, ctx};
 pub enum End {
     /// The guest powered off (PSCI `SYSTEM_OFF`).
     PowerOff,
-    /// The guest asked for a reset, which this VMM treats as a stop.
+    /// The guest asked for a reset (PSCI `SYSTEM_RESET`/`SYSTEM_RESET2`):
+    /// the VMM reboots it (see `vmm::serve`).
     Reset,
     /// Another vCPU stopped the VM, or the timeout did.
     Stopped,
@@ -32,7 +33,7 @@ impl fmt::Display for End {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             End::PowerOff => "guest powered off",
-            End::Reset => "guest reset (treated as stop)",
+            End::Reset => "guest reset",
             End::Stopped => "VM stopped",
         })
     }
@@ -42,6 +43,15 @@ impl fmt::Display for End {
 enum Step {
     End(End),
     Pause,
+}
+
+impl From<SystemEnd> for End {
+    fn from(e: SystemEnd) -> Self {
+        match e {
+            SystemEnd::Off => End::PowerOff,
+            SystemEnd::Reset(_) => End::Reset,
+        }
+    }
 }
 
 fn end_of(kind: u32) -> Result<End, VmmError> {
@@ -80,12 +90,21 @@ impl Machine {
 /// Runs vCPU `index` until the VM stops, and hands the vCPU back for a
 /// whole-VM save. A loop that stopped owes it nothing (`prepare` settles a
 /// pending MMIO completion before the stop check), so its registers are
-/// final.
-pub fn run(m: &Machine, index: VcpuIndex, mut fd: VcpuFd) -> (Result<End, VmmError>, VcpuFd) {
+/// final. `off`: with fwcall's PSCI, the vCPU waits for a `CPU_ON`.
+pub fn run(
+    m: &Machine,
+    index: VcpuIndex,
+    mut fd: VcpuFd,
+    off: bool,
+) -> (Result<End, VmmError>, VcpuFd) {
     kick::arm(&mut fd);
     // The runner owns the vCPU from here: only it runs it, and it remembers
-    // what KVM still owes it across pauses and server swaps.
-    let mut runner = Runner::new(fd);
+    // what KVM still owes it (and, with fwcall's PSCI, a start it waits
+    // for) across pauses and server swaps.
+    let mut runner = match &m.power {
+        Some(lines) => Runner::with_power(fd, lines.clone(), index, off),
+        None => Runner::new(fd),
+    };
     let mut steal = Steal::for_this_thread();
     let result = loop {
         // Each round uses the fwcall instance in force; a snapshot cycle
@@ -134,6 +153,9 @@ fn run_until_pause(
             Exit::Hypercall(h) => {
                 let out = ctx(runner.serve(me, h), "serving a firmware call")?;
                 m.served(me, h, &out);
+                if let Some(end) = SystemEnd::of(&out) {
+                    return Ok(Step::End(end.into())); // PSCI SYSTEM_OFF/RESET
+                }
             }
             Exit::MmioRead { addr, data } => m.devices.read(addr, data),
             Exit::MmioWrite { addr, data } => m.devices.write(addr, data),

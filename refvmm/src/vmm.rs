@@ -5,13 +5,14 @@ use std::fmt::Display;
 use std::io::Stdout;
 use std::os::unix::thread::JoinHandleExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, mpsc};
+use std::sync::{Arc, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
 use fwcall::kvm::{
-    FilterPlan, abi, install_filter, kick_targets, read_one_reg, sync_firmware, write_one_reg,
+    FilterPlan, PowerLines, abi, apply_start, install_filter, kick_targets, read_one_reg,
+    sync_firmware, write_one_reg,
 };
-use fwcall::{Kicks, Mpidr, VcpuIndex, VmConfig};
+use fwcall::{Kicks, Mpidr, PowerState, VcpuIndex, VmConfig};
 use kvm_bindings::{
     KVM_ARM_VCPU_POWER_OFF, KVM_ARM_VCPU_PSCI_0_2, KVM_DEV_ARM_VGIC_CTRL_INIT,
     KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_GRP_NR_IRQS,
@@ -68,8 +69,11 @@ pub struct Machine {
     pub stop: AtomicBool,
     /// vCPU threads still running their loop.
     pub running: AtomicUsize,
-    /// The vCPU threads, for kicks (set once all are started).
-    pub threads: OnceLock<Vec<libc::pthread_t>>,
+    /// The vCPU threads, for kicks (set once all are started, again at
+    /// each reboot).
+    pub threads: RwLock<Vec<libc::pthread_t>>,
+    /// With fwcall's PSCI: where `CPU_ON` posts starts and off vCPUs park.
+    pub power: Option<Arc<PowerLines>>,
     /// fwcall's configuration, kept for restores.
     pub config: fwcall::VmConfig,
     /// The PV-time mapping, kept for restores.
@@ -91,8 +95,23 @@ impl Machine {
 
     /// Kicks one vCPU thread.
     pub fn kick(&self, v: VcpuIndex) {
-        if let Some(t) = self.threads.get().and_then(|ts| ts.get(v.get()))
-            && kick::kick(*t)
+        // A vCPU parked powered off is woken on its line, not by a signal.
+        if let Some(lines) = &self.power {
+            lines.wake(v);
+        }
+        self.signal(v);
+    }
+
+    /// Signals one vCPU thread out of `KVM_RUN` (a parked, powered-off
+    /// vCPU stays parked: it has no steal to account, no event to take).
+    pub fn signal(&self, v: VcpuIndex) {
+        let thread = self
+            .threads
+            .read()
+            .ok()
+            .and_then(|ts| ts.get(v.get()).copied());
+        if let Some(t) = thread
+            && kick::kick(t)
         {
             self.stats.kicked(1);
         }
@@ -125,6 +144,9 @@ const MPIDR_EL1: u64 = abi::sys_reg_id(3, 0, 0, 0, 5);
 pub const MPIDR_MASK: u64 = Mpidr::AFFINITY_MASK | Mpidr::FLAG_BITS;
 /// EL1h with D, A, I and F masked: how Linux expects to be entered.
 const BOOT_PSTATE: u64 = 0x3c5;
+/// `SCTLR_EL1`, read from a vCPU that never ran: its reset value, which
+/// vCPUs started by `CPU_ON` get.
+const SCTLR_EL1: u64 = abi::SCTLR_EL1;
 /// SPIs the vGIC offers (plus the 32 SGIs/PPIs).
 const GIC_NR_IRQS: u32 = 128;
 
@@ -149,6 +171,87 @@ pub struct Parts {
     pub vcpu_features: u32,
     /// For a restore: where the guest's counter resumes, done last.
     pub resume: Option<migrate::restore::Resuming>,
+    /// `SCTLR_EL1`'s reset value (for vCPUs started by fwcall's PSCI).
+    pub reset_sctlr: u64,
+    /// What a `SYSTEM_RESET` boots again; `None` for a restored VM started
+    /// without `--kernel`, which powers off instead.
+    pub reboot: Option<Reboot>,
+}
+
+/// What a reset VM boots from: the boot images, what its device tree
+/// says, and the vCPU initialisation.
+#[derive(Debug)]
+pub struct Reboot {
+    /// The arm64 `Image`.
+    pub kernel: Vec<u8>,
+    /// The initrd.
+    pub initrd: Option<Vec<u8>>,
+    /// The kernel command line.
+    pub cmdline: String,
+    /// The vCPUs' MPIDRs, in order.
+    pub mpidrs: Vec<u64>,
+    /// `KVM_ARM_VCPU_INIT`'s argument (without `POWER_OFF`).
+    pub init: kvm_vcpu_init,
+}
+
+impl Reboot {
+    /// Reads the images `o` names (`--kernel`, `--initrd`, `--cmdline`).
+    pub fn read(o: &Options, mpidrs: Vec<u64>, init: kvm_vcpu_init) -> Result<Self, VmmError> {
+        let kernel = ctx(
+            std::fs::read(&o.kernel),
+            &format!("reading {}", o.kernel.display()),
+        )?;
+        let initrd = match &o.initrd {
+            Some(p) => Some(ctx(std::fs::read(p), &format!("reading {}", p.display()))?),
+            None => None,
+        };
+        Ok(Reboot {
+            kernel,
+            initrd,
+            cmdline: o.cmdline.clone(),
+            mpidrs,
+            init,
+        })
+    }
+
+    /// The device tree for a boot with the initrd at `initrd`. The firmware
+    /// nodes come from fwcall's VM; PSCI is fwcall's when it serves it,
+    /// else KVM's at the version KVM reports for the guest (read on `vcpu`).
+    pub fn device_tree(
+        &self,
+        vm: &FwVm,
+        vcpu: &VcpuFd,
+        ram_size: u64,
+        initrd: Option<(u64, u64)>,
+    ) -> Result<Vec<u8>, VmmError> {
+        let psci = match vm.psci() {
+            Some(p) if vm.features().std.contains(fwcall::StdFeatures::PSCI) => {
+                fwcall::fdt::PsciVersion::served(p.version())
+            }
+            _ => fwcall::fdt::PsciVersion::from_word(ctx(
+                read_one_reg(vcpu, abi::PSCI_VERSION),
+                "reading the PSCI version",
+            )? as u32),
+        };
+        let options = fwcall::fdt::FdtOptions {
+            psci: Some(psci),
+            ..Default::default()
+        };
+        let firmware = ctx(
+            fwcall::fdt::FirmwareNodes::for_vm(vm, &options),
+            "describing the firmware",
+        )?;
+        ctx(
+            fdt::build(&fdt::FdtParams {
+                mpidrs: self.mpidrs.clone(),
+                ram_size,
+                cmdline: self.cmdline.clone(),
+                initrd,
+                firmware,
+            }),
+            "building the device tree",
+        )
+    }
 }
 
 /// Builds the machine (boots the kernel, or restores `--restore`), runs
@@ -182,7 +285,8 @@ fn boot(o: &Options, kvm: &Kvm) -> Result<Parts, VmmError> {
             "the host kernel has no SMCCC filter (KVM_ARM_VM_SMCCC_FILTER, Linux 6.4+)".into(),
         ));
     }
-    let mut vcpu_fds = create_vcpus(&vm_fd, o.vcpus)?;
+    let (mut vcpu_fds, init) = create_vcpus(&vm_fd, o.vcpus)?;
+    let reset_sctlr = ctx(read_one_reg(&vcpu_fds[0], SCTLR_EL1), "reading SCTLR_EL1")?;
     let gic = create_gic(&vm_fd)?;
 
     // fwcall is configured with the MPIDRs KVM actually gave the vCPUs.
@@ -222,44 +326,16 @@ fn boot(o: &Options, kvm: &Kvm) -> Result<Parts, VmmError> {
         eprintln!("fwcall-refvmm: forwarding {r}");
     }
 
-    // The firmware nodes come from fwcall's VM; PSCI is KVM's, at the
-    // version KVM reports for the guest.
-    let psci = ctx(
-        read_one_reg(&vcpu_fds[0], abi::PSCI_VERSION),
-        "reading the PSCI version",
-    )?;
-    let options = fwcall::fdt::FdtOptions {
-        psci: Some(fwcall::fdt::PsciVersion::from_word(psci as u32)),
-        ..Default::default()
+    let reboot = Reboot {
+        kernel,
+        initrd,
+        cmdline: o.cmdline.clone(),
+        mpidrs,
+        init,
     };
-    let firmware = ctx(
-        fwcall::fdt::FirmwareNodes::for_vm(&vm, &options),
-        "describing the firmware",
-    )?;
-    let dtb = ctx(
-        fdt::build(&fdt::FdtParams {
-            mpidrs: mpidrs.clone(),
-            ram_size: mem.ram_size(),
-            cmdline: o.cmdline.clone(),
-            initrd: boot.initrd,
-            firmware,
-        }),
-        "building the device tree",
-    )?;
+    let dtb = reboot.device_tree(&vm, &vcpu_fds[0], mem.ram_size(), boot.initrd)?;
     ctx(mem.load_dtb(boot.dtb, &dtb), "loading the device tree")?;
-    let boot_cpu = &vcpu_fds[0];
-    // The arm64 boot protocol: X0 = device tree, X1..X3 = 0, MMU off.
-    let boot_regs = [
-        (abi::core_reg_id(abi::kvm_regs_offset::X0), boot.dtb),
-        (abi::core_reg_id(abi::kvm_regs_offset::PC), boot.entry),
-        (abi::core_reg_id(abi::kvm_regs_offset::PSTATE), BOOT_PSTATE),
-    ];
-    for (id, value) in boot_regs {
-        ctx(
-            write_one_reg(boot_cpu, id, value),
-            "setting the boot registers",
-        )?;
-    }
+    set_boot_regs(&vcpu_fds[0], boot.dtb, boot.entry)?;
     // Both guest counters (virtual and physical) start at zero together,
     // as they will continue after a restore, which sets one VM-wide offset.
     if vm_fd.check_extension(Cap::CounterOffset) {
@@ -278,11 +354,59 @@ fn boot(o: &Options, kvm: &Kvm) -> Result<Parts, VmmError> {
         uart_lcr: 0,
         vcpu_features: VCPU_FEATURES,
         resume: None,
+        reset_sctlr,
+        reboot: Some(reboot),
     })
 }
 
+/// The arm64 boot protocol on the boot vCPU: X0 = device tree, X1..X3 = 0,
+/// MMU off.
+fn set_boot_regs(boot_cpu: &VcpuFd, dtb: u64, entry: u64) -> Result<(), VmmError> {
+    let boot_regs = [
+        (abi::core_reg_id(abi::kvm_regs_offset::X0), dtb),
+        (abi::core_reg_id(abi::kvm_regs_offset::PC), entry),
+        (abi::core_reg_id(abi::kvm_regs_offset::PSTATE), BOOT_PSTATE),
+    ];
+    for (id, value) in boot_regs {
+        ctx(
+            write_one_reg(boot_cpu, id, value),
+            "setting the boot registers",
+        )?;
+    }
+    Ok(())
+}
+
+/// A system reset, with every vCPU thread stopped: the boot images loaded
+/// again, every vCPU back to its reset state (`KVM_ARM_VCPU_INIT`, the
+/// secondaries powered off), the boot vCPU at the kernel's entry, fwcall's
+/// services at their boot state ([`fwcall::Vm::reset`]) and no start left
+/// on a power line.
+fn reboot(m: &Machine, r: &Reboot, mem: &GuestMem, fds: &[VcpuFd]) -> Result<(), VmmError> {
+    let boot = ctx(
+        mem.load(&r.kernel, r.initrd.as_deref()),
+        "reloading the guest",
+    )?;
+    let dtb = r.device_tree(&m.current(), &fds[0], mem.ram_size(), boot.initrd)?;
+    ctx(mem.load_dtb(boot.dtb, &dtb), "reloading the device tree")?;
+    for (i, fd) in fds.iter().enumerate() {
+        let mut this = r.init;
+        if i > 0 {
+            this.features[0] |= 1 << KVM_ARM_VCPU_POWER_OFF;
+        }
+        ctx(fd.vcpu_init(&this), "KVM_ARM_VCPU_INIT at reset")?;
+    }
+    set_boot_regs(&fds[0], boot.dtb, boot.entry)?;
+    m.current().reset();
+    if let Some(lines) = &m.power {
+        lines.clear();
+    }
+    Ok(())
+}
+
 /// Runs the vCPU threads and the control thread until the VM stops; saves
-/// it first when a save was requested.
+/// it first when a save was requested. A guest reset (PSCI `SYSTEM_RESET`
+/// or `SYSTEM_RESET2`) reboots it: every thread stops, [`reboot`] resets
+/// the VM, the threads start again.
 fn serve(o: &Options, parts: Parts) -> Result<String, RunError> {
     let Parts {
         vm_fd,
@@ -293,12 +417,15 @@ fn serve(o: &Options, parts: Parts) -> Result<String, RunError> {
         mem,
         uart_lcr,
         vcpu_features,
-        resume,
+        mut resume,
+        reset_sctlr,
+        reboot: boot_images,
     } = parts;
     let devices = Devices::new(std::io::stdout());
     if let Ok(mut u) = devices.uart().lock() {
         u.set_lcr(uart_lcr);
     }
+    let psci = vm.psci().is_some() && vm.features().std.contains(fwcall::StdFeatures::PSCI);
     let machine = Arc::new(Machine {
         vm: RwLock::new(Arc::new(vm)),
         stats: Stats::default(),
@@ -306,7 +433,8 @@ fn serve(o: &Options, parts: Parts) -> Result<String, RunError> {
         devices,
         stop: AtomicBool::new(false),
         running: AtomicUsize::new(vcpu_fds.len()),
-        threads: OnceLock::new(),
+        threads: RwLock::new(Vec::new()),
+        power: psci.then(|| Arc::new(PowerLines::new(vcpu_fds.len(), reset_sctlr))),
         config,
         pvtime: mem.pvtime.clone(),
         migration: migrate::Session::default(),
@@ -321,91 +449,43 @@ fn serve(o: &Options, parts: Parts) -> Result<String, RunError> {
         "installing the SIGPWR handler",
     )?;
 
-    let (done_tx, done_rx) = mpsc::channel();
-    let mut handles = Vec::new();
-    // A restored guest's counter is set with every vCPU thread ready at its
-    // first KVM_RUN, so it resumes within microseconds of it; the per-vCPU
-    // fallback needs the vCPU fds, so it goes first instead.
-    let gated = match &resume {
-        Some(r) if r.uses_offset(&vm_fd) => {
-            machine.migration.arm_gate();
-            Some(r)
+    let mut fds = vcpu_fds;
+    let failure = loop {
+        let (ends, failure, back) = run_threads(o, &machine, &vm_fd, fds, resume.take())?;
+        fds = back;
+        let reset = ends.contains(&vcpu::End::Reset);
+        let saving = machine.migration.save_requested().is_some();
+        if !reset || saving || failure.is_some() || fds.len() != machine.vcpu_count() {
+            break failure;
         }
-        Some(r) => {
-            let report = r.resume(&vm_fd, &vcpu_fds)?;
-            machine.migration.expect_first_run(report);
-            None
-        }
-        None => None,
-    };
-    for (i, fd) in vcpu_fds.into_iter().enumerate() {
-        let (m, done) = (machine.clone(), done_tx.clone());
-        let h = std::thread::Builder::new()
-            .name(format!("vcpu{i}"))
-            .spawn(move || {
-                let (r, fd) = vcpu::run(&m, VcpuIndex(i as u32), fd);
-                // The guest stops when the last vCPU leaves: a save
-                // reads its counter as of then.
-                m.migration.vcpu_stopped(migrate::clock::host::counter());
-                m.running.fetch_sub(1, Ordering::AcqRel);
-                // The last thing this thread does: after it, it kicks nobody.
-                let _ = done.send((i, r));
-                // Handed back for a save.
-                fd
-            });
-        handles.push(ctx(h, "spawning a vCPU thread")?);
-    }
-    drop(done_tx);
-    let _ = machine
-        .threads
-        .set(handles.iter().map(|h| h.as_pthread_t()).collect());
-    let control_machine = machine.clone();
-    let options = o.clone();
-    let control = std::thread::spawn(move || control_loop(&control_machine, &options));
-    if let Some(r) = gated {
-        // Nothing else of ours starts after this: the vCPU threads have the
-        // host to themselves when the guest resumes.
-        let n = handles.len();
-        let ready = machine.migration.wait_gate_full(n, || {
-            machine.running.load(Ordering::Acquire) < n || machine.stop.load(Ordering::Acquire)
-        });
-        // The very last step before the guest runs again: its counter.
-        let resumed = if ready {
-            Some(r.resume(&vm_fd, &[]))
-        } else {
-            None
+        let Some(images) = &boot_images else {
+            // A restored VM started without --kernel has nothing to boot.
+            eprintln!("fwcall-refvmm: guest reset, but no --kernel to boot: powering off");
+            break None;
         };
-        machine.migration.open_gate();
-        match resumed {
-            Some(Ok(report)) => machine.migration.expect_first_run(report),
-            Some(Err(e)) => {
-                machine.shutdown();
-                return Err(e);
-            }
-            None => {}
+        if let Err(e) = reboot(&machine, images, &mem, &fds) {
+            break Some(e);
         }
-    }
-
-    let mut failure = None;
-    for _ in 0..handles.len() {
-        let Ok((i, r)) = done_rx.recv() else { break };
-        match r {
-            Ok(end) => eprintln!("fwcall-refvmm: vcpu{i} stopped: {end}"),
-            Err(e) => {
-                eprintln!("fwcall-refvmm: vcpu{i} failed: {e}");
-                failure.get_or_insert(e);
-            }
-        }
-        machine.shutdown();
-    }
-    let _ = control.join();
-    let fds: Vec<VcpuFd> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+        machine.stats.rebooted();
+        eprintln!("fwcall-refvmm: guest reset: rebooting");
+        machine.stop.store(false, Ordering::Release);
+        machine.running.store(fds.len(), Ordering::Release);
+    };
     drop(vm_fd);
     if let (Some(paused_at), Some(dir), None) =
         (machine.migration.save_requested(), &o.save_to, &failure)
     {
         if fds.len() != machine.vcpu_count() {
             return Err(VmmError("a vCPU thread panicked: nothing saved".into()).into());
+        }
+        // A CPU_ON whose target's thread had already stopped: the start is
+        // still owed to the target, and goes into the image with it.
+        if let Some(lines) = &machine.power {
+            for (i, fd) in fds.iter_mut().enumerate() {
+                if let Some(start) = lines.take(VcpuIndex(i as u32)) {
+                    ctx(apply_start(fd, &start), "applying a pending CPU_ON")?;
+                }
+            }
         }
         let line = migrate::save::save(&migrate::save::Saving {
             dir,
@@ -429,6 +509,114 @@ fn serve(o: &Options, parts: Parts) -> Result<String, RunError> {
     }
 }
 
+/// One boot's worth of vCPU threads (and the control thread) until the VM
+/// stops: how each vCPU ended, the first failure, and the vCPUs back.
+#[allow(clippy::type_complexity)]
+fn run_threads(
+    o: &Options,
+    machine: &Arc<Machine>,
+    vm_fd: &VmFd,
+    vcpu_fds: Vec<VcpuFd>,
+    resume: Option<migrate::restore::Resuming>,
+) -> Result<(Vec<vcpu::End>, Option<VmmError>, Vec<VcpuFd>), RunError> {
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut handles = Vec::new();
+    // A restored guest's counter is set with every vCPU thread ready at its
+    // first KVM_RUN, so it resumes within microseconds of it; the per-vCPU
+    // fallback needs the vCPU fds, so it goes first instead.
+    let gated = match &resume {
+        Some(r) if r.uses_offset(vm_fd) => {
+            machine.migration.arm_gate();
+            Some(r)
+        }
+        Some(r) => {
+            let report = r.resume(vm_fd, &vcpu_fds)?;
+            machine.migration.expect_first_run(report);
+            None
+        }
+        None => None,
+    };
+    let fw = machine.current();
+    let mut on = 0;
+    for (i, fd) in vcpu_fds.into_iter().enumerate() {
+        let (m, done) = (machine.clone(), done_tx.clone());
+        let index = VcpuIndex(i as u32);
+        // With fwcall's PSCI, fwcall says who is on (at boot: the boot
+        // vCPU; after a restore: as saved).
+        let off = machine.power.is_some() && fw.power_state(index) == PowerState::Off;
+        on += usize::from(!off);
+        let h = std::thread::Builder::new()
+            .name(format!("vcpu{i}"))
+            .spawn(move || {
+                let (r, fd) = vcpu::run(&m, index, fd, off);
+                // The guest stops when the last vCPU leaves: a save
+                // reads its counter as of then.
+                m.migration.vcpu_stopped(migrate::clock::host::counter());
+                m.running.fetch_sub(1, Ordering::AcqRel);
+                // The last thing this thread does: after it, it kicks nobody.
+                let _ = done.send((i, r));
+                // Handed back for a save or a reboot.
+                fd
+            });
+        handles.push(ctx(h, "spawning a vCPU thread")?);
+    }
+    drop(fw);
+    drop(done_tx);
+    if let Ok(mut t) = machine.threads.write() {
+        *t = handles.iter().map(|h| h.as_pthread_t()).collect();
+    }
+    let control_machine = machine.clone();
+    let options = o.clone();
+    let control = std::thread::spawn(move || control_loop(&control_machine, &options));
+    if let Some(r) = gated {
+        // Nothing else of ours starts after this: the vCPU threads have the
+        // host to themselves when the guest resumes. A powered-off vCPU
+        // parks on its power line before the gate: only the others come.
+        let n = handles.len();
+        let ready = machine.migration.wait_gate_full(on, || {
+            machine.running.load(Ordering::Acquire) < n || machine.stop.load(Ordering::Acquire)
+        });
+        // The very last step before the guest runs again: its counter.
+        let resumed = if ready {
+            Some(r.resume(vm_fd, &[]))
+        } else {
+            None
+        };
+        machine.migration.open_gate();
+        match resumed {
+            Some(Ok(report)) => machine.migration.expect_first_run(report),
+            Some(Err(e)) => {
+                machine.shutdown();
+                return Err(e);
+            }
+            None => {}
+        }
+    }
+
+    let mut failure = None;
+    let mut ends = Vec::new();
+    for _ in 0..handles.len() {
+        let Ok((i, r)) = done_rx.recv() else { break };
+        match r {
+            Ok(end) => {
+                eprintln!("fwcall-refvmm: vcpu{i} stopped: {end}");
+                ends.push(end);
+            }
+            Err(e) => {
+                eprintln!("fwcall-refvmm: vcpu{i} failed: {e}");
+                failure.get_or_insert(e);
+            }
+        }
+        machine.shutdown();
+    }
+    let _ = control.join();
+    if let Ok(mut t) = machine.threads.write() {
+        t.clear();
+    }
+    let fds: Vec<VcpuFd> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+    Ok((ends, failure, fds))
+}
+
 /// Registers RAM and the PV-time region with KVM.
 pub fn add_memslots(vm_fd: &VmFd, mem: &GuestMem) -> Result<(), VmmError> {
     for s in ctx(mem.slots(), "memslots")? {
@@ -450,11 +638,12 @@ pub fn add_memslots(vm_fd: &VmFd, mem: &GuestMem) -> Result<(), VmmError> {
     Ok(())
 }
 
-/// `kvm_vcpu_init.features[0]` of every vCPU: PSCI 0.2+ stays in KVM
-/// (`CPU_ON`, `SYSTEM_OFF`...).
+/// `kvm_vcpu_init.features[0]` of every vCPU: PSCI 0.2+, so KVM's PSCI
+/// (with `--psci kvm`) speaks it, and its `KVM_REG_ARM_PSCI_VERSION` takes
+/// the version fwcall serves (with `--psci fwcall`).
 const VCPU_FEATURES: u32 = 1 << KVM_ARM_VCPU_PSCI_0_2;
 
-fn create_vcpus(vm_fd: &VmFd, n: u32) -> Result<Vec<VcpuFd>, VmmError> {
+fn create_vcpus(vm_fd: &VmFd, n: u32) -> Result<(Vec<VcpuFd>, kvm_vcpu_init), VmmError> {
     let mut init = kvm_vcpu_init::default();
     ctx(
         vm_fd.get_preferred_target(&mut init),
@@ -472,7 +661,7 @@ fn create_vcpus(vm_fd: &VmFd, n: u32) -> Result<Vec<VcpuFd>, VmmError> {
         ctx(fd.vcpu_init(&this), "KVM_ARM_VCPU_INIT")?;
         fds.push(fd);
     }
-    Ok(fds)
+    Ok((fds, init))
 }
 
 /// Creates the vGICv3 at the layout's addresses and initialises it (after
@@ -581,7 +770,9 @@ fn control_loop(m: &Machine, o: &Options) {
         }
         if !o.steal_refresh.is_zero() && now >= next_steal {
             next_steal = now + o.steal_refresh;
-            m.kick_all();
+            for i in 0..m.vcpu_count() {
+                m.signal(VcpuIndex(i as u32));
+            }
         }
     }
 }

@@ -153,7 +153,8 @@ fn event_0_raised_by_the_vmm_is_entered_and_completed() {
 fn platform_event_is_raised_through_the_vm() {
     let (_mem, vm) = machine();
     let stats = Stats::default();
-    let me = KvmVcpu::new(&vm, VcpuIndex(1)).unwrap();
+    // vCPU 0: with fwcall's PSCI the others are off until a CPU_ON.
+    let me = KvmVcpu::new(&vm, VcpuIndex(0)).unwrap();
     let e = u64::from(PLATFORM_EVENT);
     let guest = [
         GuestOp::hvc(ids::SDEI_EVENT_REGISTER, &[e, 0x5000, 0, 0, 0]),
@@ -198,16 +199,28 @@ fn refused_forms_answer_not_supported() {
 #[test]
 fn machine_config_agrees_with_kvm_when_pv_time_bit_is_set() {
     let (_mem, vm) = machine();
-    let kvm_std_hyp = |id: u64| {
-        Ok::<_, ()>(if id == fwcall::kvm::abi::STD_HYP_BMAP {
-            1
-        } else {
-            0
+    // KVM after sync_firmware: PV time advertised, its TRNG off, its PSCI
+    // version register at fwcall's 1.1.
+    let kvm = |id: u64| {
+        Ok::<_, ()>(match id {
+            fwcall::kvm::abi::STD_HYP_BMAP => 1,
+            fwcall::kvm::abi::PSCI_VERSION => 0x1_0001,
+            _ => 0,
         })
     };
-    check_firmware_registers(&vm, kvm_std_hyp).unwrap();
+    check_firmware_registers(&vm, kvm).unwrap();
     let plan = FilterPlan::for_vm(&vm);
     assert!(plan.forwards(ids::SDEI_EVENT_SIGNAL) && plan.forwards(ids::PV_TIME_ST));
+    assert!(plan.forwards(ids::PSCI_CPU_ON_64) && plan.forwards(ids::TRNG_RND64));
+    // KVM's own TRNG still on: refused.
+    let trng_on = |id: u64| {
+        Ok::<_, ()>(match id {
+            fwcall::kvm::abi::STD_HYP_BMAP | fwcall::kvm::abi::STD_BMAP => 1,
+            fwcall::kvm::abi::PSCI_VERSION => 0x1_0001,
+            _ => 0,
+        })
+    };
+    assert!(check_firmware_registers(&vm, trng_on).is_err());
 }
 
 #[test]
@@ -243,14 +256,19 @@ fn report_line_has_calls_events_stolen_time_and_register_traffic() {
         delivery_writes: 6,
         runs: 9,
         completion_runs: 1,
+        starts: 1,
+        power_reads: 2,
+        power_writes: 34,
+        parks: 3,
     });
+    stats.rebooted();
     let line = stats.report(&[10, 20]);
     assert!(line.starts_with("fwcall-report calls="));
     assert!(line.contains("SDEI_VERSION:2"), "{line}");
     assert!(line.contains("events=0x0:1"), "{line}");
     assert!(
         line.ends_with(
-            "kicks=3 sdei_errors=0 stolen_ns=10,20 served=2 deliveries=1 get_one_reg=22 set_one_reg=8 call_regs=1/2 call_budget=4 completion_runs=1"
+            "kicks=3 sdei_errors=0 stolen_ns=10,20 served=2 deliveries=1 get_one_reg=24 set_one_reg=42 call_regs=1/2 call_budget=4 completion_runs=1 starts=1 parks=3 reboots=1"
         ),
         "{line}"
     );

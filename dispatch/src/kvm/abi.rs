@@ -133,6 +133,8 @@ pub const STD_HYP_BMAP: u64 = fw_feat_bmap_reg_id(1);
 pub const VENDOR_HYP_BMAP: u64 = fw_feat_bmap_reg_id(2);
 /// `KVM_REG_ARM_STD_HYP_BIT_PV_TIME`.
 pub const STD_HYP_BIT_PV_TIME: u32 = 0;
+/// `KVM_REG_ARM_STD_BIT_TRNG_V1_0` (in `KVM_REG_ARM_STD_BMAP`).
+pub const STD_BIT_TRNG: u32 = 0;
 
 /// `struct kvm_arm_counter_offset`, the payload of
 /// [`KVM_ARM_SET_COUNTER_OFFSET`].
@@ -253,6 +255,7 @@ mod tests {
             u64::from(kb::KVM_REG_ARM_FW_FEAT_BMAP)
         );
         assert_eq!(STD_HYP_BIT_PV_TIME, kb::KVM_REG_ARM_STD_HYP_BIT_PV_TIME);
+        assert_eq!(STD_BIT_TRNG, kb::KVM_REG_ARM_STD_BIT_TRNG_V1_0);
 
         assert_eq!(
             kvm_regs_offset::PC as usize,

@@ -64,7 +64,10 @@ pub struct RegisterError<E> {
     pub source: E,
 }
 
-fn get<R: VcpuRegisters>(regs: &mut R, reg: Reg) -> Result<u64, RegisterError<R::Error>> {
+pub(crate) fn get<R: VcpuRegisters>(
+    regs: &mut R,
+    reg: Reg,
+) -> Result<u64, RegisterError<R::Error>> {
     regs.get(reg).map_err(|source| RegisterError {
         reg,
         write: false,
@@ -72,7 +75,7 @@ fn get<R: VcpuRegisters>(regs: &mut R, reg: Reg) -> Result<u64, RegisterError<R:
     })
 }
 
-fn set<R: VcpuRegisters>(
+pub(crate) fn set<R: VcpuRegisters>(
     regs: &mut R,
     reg: Reg,
     value: u64,

@@ -14,6 +14,10 @@
 //!   looks at it, inside the guest, and any point the test adds), so a
 //!   test can land a kick at each one in turn.
 //! * **Hypercalls.** `HVC` exits with the PC already past the instruction.
+//! * **Power.** A vCPU created powered off ([`FakeVcpu::powered_off`], as
+//!   `KVM_ARM_VCPU_POWER_OFF`) or set `KVM_MP_STATE_STOPPED` does not enter
+//!   the guest: `KVM_RUN` reports [`FakeExit::Stopped`] (a real one would
+//!   wait for a power-on that, with PSCI in userspace, nobody sends).
 //!
 //! The guest is a script of [`GuestOp`]s, one per entry into the guest;
 //! with the script empty the guest spins until kicked, which the fake
@@ -30,6 +34,7 @@ use core::convert::Infallible;
 use fwcall_smccc::FunctionId;
 
 use super::exit::HypercallExit;
+use super::power::MpState;
 use super::regs::{Reg, RegisterFile, VcpuRegisters};
 use super::run::{Exit, RunVcpu};
 
@@ -82,6 +87,8 @@ pub enum FakeExit {
     /// The guest script is done: the guest would now run until kicked, and
     /// a real `KVM_RUN` would block.
     Spinning,
+    /// `KVM_RUN` on a stopped (powered-off) vCPU: a real one would wait.
+    Stopped,
 }
 
 struct Shared<'k> {
@@ -186,6 +193,10 @@ pub struct FakeVcpu<'k> {
     pub entries: Vec<u64>,
     /// `KVM_RUN` calls so far.
     pub runs: u32,
+    /// Its MP state.
+    pub mp_state: MpState,
+    /// Every `KVM_SET_MP_STATE`, in order.
+    pub mp_sets: Vec<MpState>,
     mmio: Option<PendingMmio>,
     data: [u8; 8],
     points: Points<'k>,
@@ -211,6 +222,8 @@ impl<'k> FakeVcpu<'k> {
             guest: guest.into_iter().collect(),
             entries: Vec::new(),
             runs: 0,
+            mp_state: MpState::Runnable,
+            mp_sets: Vec::new(),
             mmio: None,
             data: [0; 8],
             points: Points(Rc::new(RefCell::new(Shared {
@@ -220,6 +233,14 @@ impl<'k> FakeVcpu<'k> {
                 landed: None,
             }))),
         }
+    }
+
+    /// A vCPU created with `KVM_ARM_VCPU_POWER_OFF`: stopped until
+    /// `KVM_SET_MP_STATE(RUNNABLE)`.
+    pub fn powered_off(regs: RegisterFile, guest: impl IntoIterator<Item = GuestOp>) -> Self {
+        let mut f = Self::new(regs, guest);
+        f.mp_state = MpState::Stopped;
+        f
     }
 
     /// The interleaving points (a handle that stays valid after the fake
@@ -267,6 +288,13 @@ impl RunVcpu for FakeVcpu<'_> {
         self.points.0.borrow_mut().immediate_exit = on;
     }
 
+    fn set_mp_state(&mut self, state: MpState) -> Result<(), Infallible> {
+        self.points.point();
+        self.mp_state = state;
+        self.mp_sets.push(state);
+        Ok(())
+    }
+
     fn run(&mut self) -> Result<Exit<'_, FakeExit>, Infallible> {
         self.runs += 1;
         // A signal may land after the ioctl started, before KVM reads
@@ -284,6 +312,9 @@ impl RunVcpu for FakeVcpu<'_> {
         }
         if self.points.immediate_exit() {
             return Ok(Exit::Interrupted);
+        }
+        if self.mp_state == MpState::Stopped {
+            return Ok(Exit::Other(FakeExit::Stopped));
         }
         self.entries.push(self.regs.pc);
         // A signal while the guest runs.

@@ -3,7 +3,8 @@
 //! KVM answers every SMCCC call itself unless a `KVM_ARM_VM_SMCCC_FILTER`
 //! range says `FWD_TO_USER`. The plan lists exactly what fwcall serves
 //! under the VM's feature words, and nothing KVM keeps for itself (the Arm
-//! Architecture range, which KVM reserves; PSCI; TRNG; its vendor calls).
+//! Architecture range, which KVM reserves; its vendor calls; PSCI and TRNG
+//! unless fwcall serves them).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -159,8 +160,22 @@ impl FilterPlan {
     /// * PV time on: `0xC500_0020` + 2 (+ 3 with LPT), and the Standard
     ///   Hypervisor general queries `0x8500_FF00` + 4, so OEN 5 is answered
     ///   by one server.
+    /// * PSCI on: `0x8400_0000` + 32 and `0xC400_0000` + 32, every PSCI
+    ///   function number (fwcall answers the ones it does not implement
+    ///   `NOT_SUPPORTED`); KVM's PSCI no longer sees a call, so the VMM
+    ///   starts and stops vCPUs ([`PowerLines`](super::PowerLines)).
+    /// * TRNG on: `0x8400_0050` + 4 and `0xC400_0050` + 4 (TRNG 1.0's five
+    ///   IDs and the SMC64 forms fwcall refuses).
     pub fn for_features(features: &FirmwareFeatures) -> Self {
         let mut ranges = Vec::new();
+        if features.std.contains(StdFeatures::PSCI) {
+            ranges.push(FilterRange::new(0x8400_0000, 32, "PSCI"));
+            ranges.push(FilterRange::new(0xC400_0000, 32, "PSCI (SMC64)"));
+        }
+        if features.std.contains(StdFeatures::TRNG) {
+            ranges.push(FilterRange::new(0x8400_0050, 4, "TRNG"));
+            ranges.push(FilterRange::new(0xC400_0050, 4, "TRNG (SMC64)"));
+        }
         if features.std.contains(StdFeatures::SDEI) {
             ranges.push(FilterRange::new(
                 0x8400_0020,

@@ -15,6 +15,16 @@
 //! * `SMCCC_VERSION` is KVM's (1.1), so fwcall must be configured for the
 //!   same version: it decides which registers carry arguments and results.
 //!
+//! When fwcall serves PSCI and TRNG (the filter forwards them), KVM keeps
+//! two registers about them that must not contradict fwcall:
+//!
+//! * `KVM_REG_ARM_PSCI_VERSION` holds the version fwcall serves, so KVM's
+//!   view of the guest (its saved firmware registers, a VMM that reads the
+//!   version back for its device tree) is the guest's. A KVM that refuses
+//!   the version is a [`FirmwareError::PsciVersion`].
+//! * `KVM_REG_ARM_STD_BMAP` bit 0 (TRNG 1.0) is clear: KVM's TRNG is not
+//!   the guest's, and the bitmap is what KVM saves as the guest's ABI.
+//!
 //! fwcall's LPT bit has no KVM counterpart (`ARCH_FEATURES(PV_TIME_LPT)`
 //! answers -1 under KVM; a guest discovers LPT with `PV_TIME_FEATURES`).
 //! fwcall's SDEI bit has none either: SDEI is discovered through firmware
@@ -27,7 +37,7 @@ use fwcall_smccc::SmcccVersion;
 
 use super::abi;
 use crate::features::{FirmwareFeatures, StdFeatures, StdHypFeatures};
-use crate::{Vm, VmConfig};
+use crate::{PsciVersion, Vm, VmConfig};
 
 /// The SMCCC version KVM reports to its guests.
 pub const KVM_SMCCC_VERSION: SmcccVersion = SmcccVersion::V1_1;
@@ -89,7 +99,7 @@ impl FirmwareRule {
 pub fn firmware_rules(features: &FirmwareFeatures) -> Vec<FirmwareRule> {
     let pv_bit = 1u64 << abi::STD_HYP_BIT_PV_TIME;
     let pv = features.std_hyp.contains(StdHypFeatures::PV_TIME);
-    alloc::vec![FirmwareRule {
+    let mut rules = alloc::vec![FirmwareRule {
         id: abi::STD_HYP_BMAP,
         name: "KVM_REG_ARM_STD_HYP_BMAP",
         mask: pv_bit,
@@ -99,7 +109,23 @@ pub fn firmware_rules(features: &FirmwareFeatures) -> Vec<FirmwareRule> {
         } else {
             "fwcall does not serve PV time, so KVM must not advertise it"
         },
-    }]
+    }];
+    if features.std.contains(StdFeatures::TRNG) {
+        rules.push(FirmwareRule {
+            id: abi::STD_BMAP,
+            name: "KVM_REG_ARM_STD_BMAP",
+            mask: 1 << abi::STD_BIT_TRNG,
+            value: 0,
+            why: "fwcall serves TRNG (the filter forwards it), so KVM's own TRNG must be off",
+        });
+    }
+    rules
+}
+
+/// The PSCI version KVM's `KVM_REG_ARM_PSCI_VERSION` must hold: fwcall's,
+/// when fwcall serves PSCI; `None` when KVM keeps PSCI.
+pub fn psci_version_rule<M: GuestMemoryAccess>(vm: &Vm<M>) -> Option<PsciVersion> {
+    vm.psci_served().map(|p| p.version())
 }
 
 /// KVM and fwcall disagree, or the registers could not be reached.
@@ -154,6 +180,17 @@ pub enum FirmwareError<E> {
         /// Shared (SPI) slots configured.
         shared: u16,
     },
+    /// KVM's `KVM_REG_ARM_PSCI_VERSION` is not the PSCI version fwcall
+    /// serves (or KVM refused it).
+    #[error(
+        "KVM_REG_ARM_PSCI_VERSION is {kvm:#x} but fwcall serves PSCI {fwcall} ({:#x}); write it with sync_firmware_registers before the first KVM_RUN (KVM takes 0.2, 1.0 and 1.1 from vCPUs created with KVM_ARM_VCPU_PSCI_0_2)", fwcall.to_word()
+    )]
+    PsciVersion {
+        /// What fwcall serves.
+        fwcall: PsciVersion,
+        /// What KVM holds.
+        kvm: u64,
+    },
     /// fwcall is configured for another SMCCC version than KVM reports.
     #[error(
         "fwcall is configured for SMCCC {configured} but KVM answers SMCCC_VERSION with {kvm}; build the config with fwcall::kvm::vm_config or set smccc_version to {kvm}"
@@ -194,6 +231,15 @@ pub fn check_firmware_registers<M: GuestMemoryAccess, E>(
             return Err(disagree(&rule, current));
         }
     }
+    if let Some(fwcall) = psci_version_rule(vm) {
+        let kvm = read(abi::PSCI_VERSION).map_err(|source| FirmwareError::Read {
+            name: "KVM_REG_ARM_PSCI_VERSION",
+            source,
+        })?;
+        if kvm != u64::from(fwcall.to_word()) {
+            return Err(FirmwareError::PsciVersion { fwcall, kvm });
+        }
+    }
     Ok(())
 }
 
@@ -220,6 +266,17 @@ pub fn sync_firmware_registers<M: GuestMemoryAccess, E>(
             value,
             source,
         })?;
+    }
+    if let Some(fwcall) = psci_version_rule(vm) {
+        let value = u64::from(fwcall.to_word());
+        let kvm = read(abi::PSCI_VERSION).map_err(|source| FirmwareError::Read {
+            name: "KVM_REG_ARM_PSCI_VERSION",
+            source,
+        })?;
+        if kvm != value && write(abi::PSCI_VERSION, value).is_err() {
+            // KVM refused the version: name both.
+            return Err(FirmwareError::PsciVersion { fwcall, kvm });
+        }
     }
     check_firmware_registers(vm, read)
 }

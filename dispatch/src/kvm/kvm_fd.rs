@@ -9,6 +9,7 @@ use super::abi;
 use super::exit::HypercallExit;
 use super::filter::{FilterPlan, FilterRange};
 use super::firmware::{FirmwareError, sync_firmware_registers};
+use super::power::MpState;
 use super::regs::{Reg, VcpuRegisters};
 use super::run::{Exit, RunVcpu};
 use crate::Vm;
@@ -117,5 +118,14 @@ impl RunVcpu for VcpuFd {
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn set_mp_state(&mut self, state: MpState) -> Result<(), kvm_ioctls::Error> {
+        VcpuFd::set_mp_state(
+            self,
+            kvm_bindings::kvm_mp_state {
+                mp_state: state.kvm(),
+            },
+        )
     }
 }

@@ -90,6 +90,7 @@ fn drive(vm: &Vm<NoMemory>, runner: &mut Runner<FakeVcpu<'_>>, seen: &mut Seen) 
             Exit::MmioWrite { .. } | Exit::Interrupted => {}
             Exit::SystemEvent { .. } => panic!("no system event in these scripts"),
             Exit::Other(FakeExit::Spinning) => return,
+            Exit::Other(FakeExit::Stopped) => panic!("no power-off in these scripts"),
         }
     }
     panic!("the loop did not settle");
@@ -434,6 +435,9 @@ impl VcpuRegisters for Deaf {
 impl RunVcpu for Deaf {
     type Other<'a> = ();
     fn set_immediate_exit(&mut self, _: bool) {}
+    fn set_mp_state(&mut self, _: MpState) -> Result<(), Infallible> {
+        Ok(())
+    }
     fn run(&mut self) -> Result<Exit<'_, ()>, Infallible> {
         self.runs += 1;
         Ok(if self.runs == 1 {

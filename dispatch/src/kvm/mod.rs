@@ -77,6 +77,45 @@
 //! lost after [`Runner::prepare`] cleared the flag. A kicked vCPU with
 //! nothing to take just re-enters the guest, so spurious kicks are
 //! harmless. [`kick_targets`] lists the vCPUs an outcome names.
+//!
+//! # PSCI in userspace
+//!
+//! When fwcall serves PSCI (the filter forwards `0x8400_0000..=0x8400_001F`
+//! and `0xC400_0000..=0xC400_001F`), KVM no longer starts or stops vCPUs:
+//! the VMM does, on fwcall's [`PowerAction`](crate::PowerAction)s. The [`Runner`]
+//! does the per-vCPU part, so a VMM only wires a [`PowerLines`] into each
+//! runner and acts on [`SystemEnd`]:
+//!
+//! * **`CPU_ON`**: the caller's runner turns fwcall's [`CpuStart`](crate::CpuStart) into a
+//!   [`StartContext`] (reading the caller's `PSTATE` and `SCTLR_EL1`: the
+//!   target starts at the caller's exception level with its endianness)
+//!   and posts it on the target's line. The target's own thread takes it
+//!   in its next [`Runner::prepare`]: one-reg writes
+//!   (`X0` = context ID, `X1..X30` = 0, `PC`, `PSTATE`, `SCTLR_EL1` with the
+//!   MMU off) and `KVM_SET_MP_STATE(RUNNABLE)`, exactly once, before its
+//!   next `KVM_RUN`. Only the vCPU's thread touches its registers.
+//! * **`CPU_OFF`**: the caller's runner owes itself a power-off: its next
+//!   `prepare` sets `KVM_SET_MP_STATE(STOPPED)` and parks the thread on its
+//!   line (a condition variable: no spinning, no `KVM_RUN`) until a start
+//!   arrives. A start posted before the thread parks waits in the line's
+//!   slot, so it is never lost. A VMM that needs the thread back without a
+//!   start (stop, pause, save) calls [`PowerLines::wake`]; the round then
+//!   runs nothing (`Exit::Interrupted`) and the thread parks again.
+//! * **`SYSTEM_OFF`, `SYSTEM_RESET`, `SYSTEM_RESET2`**: [`SystemEnd::of`]
+//!   the outcome ends the VMM's loop; the VMM powers the VM off, or resets
+//!   it (every vCPU's registers, the boot images, [`Vm::reset`](crate::Vm::reset),
+//!   [`PowerLines::clear`]) and boots it again.
+//!
+//! ```
+//! use fwcall::kvm::{PowerLines, StartContext};
+//! use fwcall::VcpuIndex;
+//!
+//! let lines = PowerLines::new(2, 0x00c5_0078);
+//! let ctx = StartContext { entry: 0x4008_0000, context_id: 7, pstate: 0x3c5, sctlr_el1: 0x00c5_0078 };
+//! assert!(lines.post(VcpuIndex(1), ctx));
+//! assert_eq!(lines.take(VcpuIndex(1)), Some(ctx)); // what a stopped VM's save applies
+//! assert_eq!(lines.take(VcpuIndex(1)), None);
+//! ```
 
 pub mod abi;
 mod exit;
@@ -86,6 +125,7 @@ mod filter;
 mod firmware;
 #[cfg(target_arch = "aarch64")]
 mod kvm_fd;
+mod power;
 mod regs;
 mod run;
 
@@ -94,19 +134,22 @@ pub use features::cpu_features;
 pub use filter::{FilterError, FilterPlan, FilterRange};
 pub use firmware::{
     FirmwareError, FirmwareRule, KVM_SMCCC_VERSION, check_firmware_registers, firmware_rules,
-    sync_firmware_registers, vm_config,
+    psci_version_rule, sync_firmware_registers, vm_config,
 };
 #[cfg(target_arch = "aarch64")]
 pub use kvm_fd::{
     FilterInstallError, has_smccc_filter, install_filter, read_one_reg, sync_firmware,
     write_one_reg,
 };
+pub use power::{MpState, PowerLines, StartContext, SystemEnd};
 pub use regs::{Reg, RegisterFile, VcpuRegisters};
-pub use run::{Exit, LoopError, Owed, Prepared, Ready, RunVcpu, Runner, Traffic};
+pub use run::{Exit, LoopError, Owed, Prepared, Ready, RunVcpu, Runner, Traffic, apply_start};
 
 #[cfg(test)]
 mod budget_tests;
 #[cfg(test)]
 mod loop_tests;
+#[cfg(test)]
+mod power_tests;
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,13 @@
 //! 3. [`Ready::run`] is `KVM_RUN`; its [`Exit`] tells the runner what KVM
 //!    owes next.
 //!
+//! With fwcall serving PSCI ([`Runner::with_power`]), the runner also owes
+//! its vCPU a power-off after `CPU_OFF` (or at boot, for a secondary):
+//! `prepare` then parks the thread on its [`PowerLines`] line until a
+//! `CPU_ON` posts a start, and applies that start (registers, then
+//! `KVM_SET_MP_STATE(RUNNABLE)`) before anything else touches the vCPU.
+//! See [PSCI in userspace](super#psci-in-userspace).
+//!
 //! There is no other way to deliver, and no way to run without the first
 //! two steps, so a loop that delivers before the completion run or checks
 //! for work before clearing `immediate_exit` does not compile.
@@ -27,9 +34,11 @@ use core::fmt;
 
 use fwcall_pvtime::{GuestMemoryAccess, MemoryError};
 use fwcall_sdei::Delivery;
-use fwcall_smccc::{Outcome, Reply, budget};
+use fwcall_smccc::{Outcome, PowerAction, Reply, VcpuIndex, budget};
+use std::sync::Arc;
 
 use super::exit::{HypercallExit, KvmVcpu, RegisterError};
+use super::power::{LineRef, MpState, PowerLines, StartContext, Woke};
 use super::regs::{Reg, VcpuRegisters};
 
 /// An exit, as the run loop hands it to the VMM.
@@ -62,7 +71,9 @@ pub enum Exit<'a, O> {
         data: &'a [u64],
     },
     /// `KVM_RUN` returned `EINTR`: a kick (or `immediate_exit`). Loop: the
-    /// next round delivers what the kicker left.
+    /// next round delivers what the kicker left. Also what a round of a
+    /// powered-off vCPU returns, without `KVM_RUN`, when its thread was
+    /// woken without a start ([`PowerLines::wake`]).
     Interrupted,
     /// Any other exit, as the vCPU reported it.
     Other(O),
@@ -73,6 +84,7 @@ impl<O> Exit<'_, O> {
     pub fn owes(&self) -> Owed {
         Owed {
             completion_run: matches!(self, Exit::MmioRead { .. } | Exit::MmioWrite { .. }),
+            start: false,
         }
     }
 }
@@ -80,27 +92,32 @@ impl<O> Exit<'_, O> {
 /// What a vCPU is owed before its guest may run again (and before fwcall
 /// may read its context).
 ///
-/// Settled by [`Runner::prepare`], in field order. Today KVM owes the
-/// completion of an MMIO access; an action the VMM owes the vCPU (a PSCI
-/// `CPU_ON` start context applied on the target's own thread) belongs
-/// here too, after the completion run.
+/// Settled by [`Runner::prepare`], in field order: KVM owes the
+/// completion of an MMIO access; then, with fwcall serving PSCI, the VMM
+/// owes an off vCPU its power-off and the start a `CPU_ON` posts for it
+/// (applied on the target's own thread).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Owed {
     /// KVM finishes the last exit inside the next `KVM_RUN` (MMIO: the
     /// loaded value into the target register, the PC past the access).
     pub completion_run: bool,
+    /// The vCPU is powered off (PSCI `CPU_OFF`, or off at boot): it may
+    /// not run until a `CPU_ON` start is applied. `prepare` parks its
+    /// thread until then.
+    pub start: bool,
 }
 
 impl Owed {
     /// Nothing is owed.
     pub const NOTHING: Owed = Owed {
         completion_run: false,
+        start: false,
     };
 
     /// Whether anything is owed.
     pub const fn is_nothing(&self) -> bool {
-        !self.completion_run
+        !self.completion_run && !self.start
     }
 }
 
@@ -122,6 +139,11 @@ pub trait RunVcpu: VcpuRegisters {
     /// [`Exit::Interrupted`], not an error.
     #[allow(clippy::type_complexity)]
     fn run(&mut self) -> Result<Exit<'_, Self::Other<'_>>, Self::Error>;
+
+    /// `KVM_SET_MP_STATE`: the run loop powers the vCPU off
+    /// ([`MpState::Stopped`]) at `CPU_OFF` and on ([`MpState::Runnable`])
+    /// when it applies a `CPU_ON` start.
+    fn set_mp_state(&mut self, state: MpState) -> Result<(), Self::Error>;
 }
 
 /// Register accesses and runs a [`Runner`] made: the cost of the embedding
@@ -149,17 +171,26 @@ pub struct Traffic {
     pub runs: u64,
     /// `KVM_RUN`s with `immediate_exit = 1` that only completed an exit.
     pub completion_runs: u64,
+    /// PSCI `CPU_ON` starts applied to this vCPU.
+    pub starts: u64,
+    /// Registers read for power: the caller's `PSTATE` and `SCTLR_EL1` at
+    /// each `CPU_ON` it made (outside the call's budget).
+    pub power_reads: u64,
+    /// Registers written for power: each applied start.
+    pub power_writes: u64,
+    /// Times the thread parked, powered off.
+    pub parks: u64,
 }
 
 impl Traffic {
     /// Every register read (`KVM_GET_ONE_REG`).
     pub const fn reads(&self) -> u64 {
-        self.call_reads + self.delivery_reads
+        self.call_reads + self.delivery_reads + self.power_reads
     }
 
     /// Every register write (`KVM_SET_ONE_REG`).
     pub const fn writes(&self) -> u64 {
-        self.call_writes + self.delivery_writes
+        self.call_writes + self.delivery_writes + self.power_writes
     }
 }
 
@@ -177,6 +208,10 @@ impl core::ops::Add for Traffic {
             delivery_writes: self.delivery_writes + o.delivery_writes,
             runs: self.runs + o.runs,
             completion_runs: self.completion_runs + o.completion_runs,
+            starts: self.starts + o.starts,
+            power_reads: self.power_reads + o.power_reads,
+            power_writes: self.power_writes + o.power_writes,
+            parks: self.parks + o.parks,
         }
     }
 }
@@ -205,6 +240,18 @@ pub enum LoopError<E> {
     /// Writing the guest's stolen-time record failed.
     #[error("writing stolen time: {0}")]
     Steal(#[source] MemoryError),
+    /// `KVM_SET_MP_STATE` failed.
+    #[error("KVM_SET_MP_STATE({0:?}) failed: {1}")]
+    MpState(MpState, #[source] E),
+    /// fwcall served PSCI `CPU_ON`/`CPU_OFF` on a runner without power
+    /// lines: nothing could start or park the vCPU.
+    #[error(
+        "fwcall served PSCI {0}, but this vCPU's runner has no power lines: build every runner with Runner::with_power when the VM serves PSCI"
+    )]
+    NoPowerLines(&'static str),
+    /// A start was posted for a vCPU the power lines do not have.
+    #[error("PSCI CPU_ON started {0}, which has no power line")]
+    NoLine(VcpuIndex),
 }
 
 /// The vCPU of one thread, with what it is still owed: the only way to
@@ -214,6 +261,9 @@ pub struct Runner<V> {
     vcpu: V,
     owed: Owed,
     traffic: Traffic,
+    power: Option<LineRef>,
+    /// The vCPU is parked off and `KVM_SET_MP_STATE(STOPPED)` was done.
+    stopped: bool,
 }
 
 /// Counts the register accesses made through it into one pair of counters.
@@ -245,7 +295,23 @@ impl<V: RunVcpu> Runner<V> {
             vcpu,
             owed: Owed::NOTHING,
             traffic: Traffic::default(),
+            power: None,
+            stopped: false,
         }
+    }
+
+    /// Takes over `vcpu` of a VM whose PSCI fwcall serves: vCPU `index`,
+    /// on its `lines`. `off`: the vCPU is powered off now (a secondary at
+    /// boot, created with `KVM_ARM_VCPU_POWER_OFF`, or off in a restored
+    /// VM: `vm.power_state(index) == PowerState::Off`); its first
+    /// `prepare` parks until a `CPU_ON` start.
+    pub fn with_power(vcpu: V, lines: Arc<PowerLines>, index: VcpuIndex, off: bool) -> Self {
+        let mut r = Runner::new(vcpu);
+        r.power = Some(LineRef { lines, index });
+        r.owed.start = off;
+        // KVM_ARM_VCPU_POWER_OFF (or a restored MP state) already stopped it.
+        r.stopped = off;
+        r
     }
 
     /// The vCPU, for the VMM's own ioctls. Running it is the runner's job
@@ -293,15 +359,105 @@ impl<V: RunVcpu> Runner<V> {
             }
             self.owed.completion_run = false;
         }
+        let off = self.owed.start && !self.take_start()?;
         self.vcpu.set_immediate_exit(false);
-        Ok(Prepared { runner: self, me })
+        Ok(Prepared {
+            runner: self,
+            me,
+            off,
+        })
+    }
+
+    /// The vCPU is off: stop it in KVM (once), park until a start or a
+    /// wake, apply a start. `true` if the vCPU is on again.
+    fn take_start(&mut self) -> Result<bool, LoopError<V::Error>> {
+        let Some(line) = self.power.clone() else {
+            return Err(LoopError::NoPowerLines("CPU_OFF"));
+        };
+        if !self.stopped {
+            self.vcpu
+                .set_mp_state(MpState::Stopped)
+                .map_err(|e| LoopError::MpState(MpState::Stopped, e))?;
+            self.stopped = true;
+        }
+        self.traffic.parks += 1;
+        match line.lines.wait(line.index) {
+            Some(Woke::Start(start)) => {
+                self.apply(&start)?;
+                // Kicks meant for the parked thread are done with.
+                line.lines.unwake(line.index);
+                Ok(true)
+            }
+            Some(Woke::Woken) => Ok(false),
+            None => Err(LoopError::NoLine(line.index)),
+        }
+    }
+
+    fn apply(&mut self, start: &StartContext) -> Result<(), LoopError<V::Error>> {
+        let t = &mut self.traffic;
+        write_start(
+            &mut Counted {
+                vcpu: &mut self.vcpu,
+                reads: &mut t.power_reads,
+                writes: &mut t.power_writes,
+            },
+            start,
+        )?;
+        self.vcpu
+            .set_mp_state(MpState::Runnable)
+            .map_err(|e| LoopError::MpState(MpState::Runnable, e))?;
+        self.owed.start = false;
+        self.stopped = false;
+        self.traffic.starts += 1;
+        Ok(())
     }
 
     /// Serves a hypercall exit with fwcall: reads exactly the argument
     /// registers the function takes, writes exactly the registers the
     /// reply defines (see [`KvmVcpu::serve`]). Returns the outcome so the
-    /// VMM can kick `outcome.kicks`.
+    /// VMM can kick `outcome.kicks` and end its loop on a
+    /// [`SystemEnd`](super::SystemEnd).
+    ///
+    /// A PSCI power action is carried out here: `CPU_ON` posts the
+    /// target's [`StartContext`] on its line (reading this vCPU's
+    /// `PSTATE` and `SCTLR_EL1`); `CPU_OFF` leaves this vCPU owing a
+    /// start, so the next [`Runner::prepare`] parks it.
     pub fn serve<M: GuestMemoryAccess>(
+        &mut self,
+        me: &KvmVcpu<'_, M>,
+        exit: HypercallExit,
+    ) -> Result<Outcome, LoopError<V::Error>> {
+        let outcome = self.serve_call(me, exit)?;
+        match &outcome.power {
+            Some(PowerAction::CpuOn(start)) => {
+                let Some(line) = &self.power else {
+                    return Err(LoopError::NoPowerLines("CPU_ON"));
+                };
+                let t = &mut self.traffic;
+                let mut regs = Counted {
+                    vcpu: &mut self.vcpu,
+                    reads: &mut t.power_reads,
+                    writes: &mut t.power_writes,
+                };
+                let pstate = super::exit::get(&mut regs, Reg::Pstate)?;
+                let sctlr = super::exit::get(&mut regs, Reg::SctlrEl1)?;
+                let ctx = StartContext::new(start, pstate, sctlr, line.lines.reset_sctlr());
+                if !line.lines.post(start.target, ctx) {
+                    return Err(LoopError::NoLine(start.target));
+                }
+            }
+            Some(PowerAction::CpuOff) => {
+                if self.power.is_none() {
+                    return Err(LoopError::NoPowerLines("CPU_OFF"));
+                }
+                self.owed.start = true;
+            }
+            _ => {}
+        }
+        Ok(outcome)
+    }
+
+    fn serve_call<M: GuestMemoryAccess>(
         &mut self,
         me: &KvmVcpu<'_, M>,
         exit: HypercallExit,
@@ -380,6 +536,8 @@ fn exit_name<O>(exit: &Exit<'_, O>) -> &'static str {
 pub struct Prepared<'r, 'a, 'vm, M, V> {
     runner: &'r mut Runner<V>,
     me: &'a KvmVcpu<'vm, M>,
+    /// Powered off, woken without a start: this round runs nothing.
+    off: bool,
 }
 
 impl<'r, M: GuestMemoryAccess, V: RunVcpu> Prepared<'r, '_, '_, M, V> {
@@ -391,6 +549,13 @@ impl<'r, M: GuestMemoryAccess, V: RunVcpu> Prepared<'r, '_, '_, M, V> {
         self,
         steal_ns: impl FnOnce() -> u64,
     ) -> Result<Ready<'r, V>, LoopError<V::Error>> {
+        if self.off {
+            return Ok(Ready {
+                runner: self.runner,
+                delivery: None,
+                off: true,
+            });
+        }
         let ns = steal_ns();
         if ns > 0 {
             self.me.vcpu().account_steal(ns).map_err(LoopError::Steal)?;
@@ -405,7 +570,11 @@ impl<'r, M: GuestMemoryAccess, V: RunVcpu> Prepared<'r, '_, '_, M, V> {
         if delivery.is_some() {
             runner.traffic.deliveries += 1;
         }
-        Ok(Ready { runner, delivery })
+        Ok(Ready {
+            runner,
+            delivery,
+            off: false,
+        })
     }
 }
 
@@ -415,6 +584,7 @@ impl<'r, M: GuestMemoryAccess, V: RunVcpu> Prepared<'r, '_, '_, M, V> {
 pub struct Ready<'r, V> {
     runner: &'r mut Runner<V>,
     delivery: Option<Delivery>,
+    off: bool,
 }
 
 impl<'r, V: RunVcpu> Ready<'r, V> {
@@ -425,17 +595,45 @@ impl<'r, V: RunVcpu> Ready<'r, V> {
     }
 
     /// `KVM_RUN`. The exit borrows the vCPU (an MMIO load's buffer is
-    /// `kvm_run`'s); the runner remembers what it leaves owed.
+    /// `kvm_run`'s); the runner remembers what it leaves owed. A powered-off
+    /// vCPU does not run: [`Exit::Interrupted`] at once.
     #[allow(clippy::type_complexity)]
     pub fn run(self) -> Result<Exit<'r, V::Other<'r>>, LoopError<V::Error>> {
+        if self.off {
+            return Ok(Exit::Interrupted);
+        }
         let Runner {
             vcpu,
             owed,
             traffic,
+            ..
         } = self.runner;
         traffic.runs += 1;
         let exit = vcpu.run().map_err(LoopError::Run)?;
         owed.completion_run = exit.owes().completion_run;
         Ok(exit)
     }
+}
+
+/// Applies a `CPU_ON` start to a stopped vCPU: the registers of
+/// [`StartContext::writes`], then `KVM_SET_MP_STATE(RUNNABLE)`. The runner
+/// does this on the target's thread; a VMM calls it itself only for a start
+/// left on a line after every vCPU thread stopped ([`PowerLines::take`]).
+pub fn apply_start<V: RunVcpu>(
+    vcpu: &mut V,
+    start: &StartContext,
+) -> Result<(), LoopError<V::Error>> {
+    write_start(vcpu, start)?;
+    vcpu.set_mp_state(MpState::Runnable)
+        .map_err(|e| LoopError::MpState(MpState::Runnable, e))
+}
+
+fn write_start<R: VcpuRegisters>(
+    regs: &mut R,
+    start: &StartContext,
+) -> Result<(), RegisterError<R::Error>> {
+    for (reg, value) in start.writes() {
+        super::exit::set(regs, reg, value)?;
+    }
+    Ok(())
 }

@@ -34,9 +34,13 @@ fn hint(e: &CompatError) -> Option<&'static str> {
         }
         CompatError::SdeiMissing { .. } => "start the destination without --no-sdei",
         CompatError::PvTimeOff => "start the destination without --no-pvtime",
+        CompatError::PsciMissing { .. } => "start the destination with --psci fwcall",
+        CompatError::TrngMissing => "start the destination with --trng fwcall",
         CompatError::Feature { name, .. } => match *name {
             "SDEI" => "start the destination without --no-sdei",
             "PV_TIME" => "start the destination without --no-pvtime",
+            "PSCI" => "start the destination with --psci fwcall",
+            "TRNG" => "start the destination with --trng fwcall",
             _ => return None,
         },
         _ => return None,
@@ -199,6 +203,8 @@ mod tests {
             sdei: Some(SdeiVersion::V1_0),
             pvtime: false,
             vmm_service: false,
+            psci: false,
+            trng: false,
         };
         let vm = restore(&Offer::default(), &saved_guest(&old)).unwrap();
         // The guest keeps the ABI it saw: SDEI 1.0, no PV time, no service.

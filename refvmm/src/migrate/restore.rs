@@ -230,6 +230,7 @@ pub fn prepare(o: &Options, dir: &Path, kvm: &Kvm) -> Result<Parts, RunError> {
         "KVM_ARM_PREFERRED_TARGET",
     )?;
     let mut fds: Vec<VcpuFd> = Vec::new();
+    let mut reset_sctlr = 0;
     for (i, v) in vcpus.iter().enumerate() {
         let fd = ctx(vm_fd.create_vcpu(i as u64), "KVM_CREATE_VCPU")?;
         let mut this = init;
@@ -239,9 +240,28 @@ pub fn prepare(o: &Options, dir: &Path, kvm: &Kvm) -> Result<Parts, RunError> {
             fd.vcpu_init(&this),
             "KVM_ARM_VCPU_INIT with the saved features",
         )?;
+        if i == 0 {
+            // Before the saved registers go in: the reset value, which
+            // vCPUs started by fwcall's PSCI get.
+            reset_sctlr = ctx(
+                read_one_reg(&fd, fwcall::kvm::abi::SCTLR_EL1),
+                "reading SCTLR_EL1",
+            )?;
+        }
         fds.push(fd);
     }
     let gic_fd = vmm::create_gic(&vm_fd)?;
+    // Decided: a restored guest reboots from the images this destination
+    // was given (its image holds memory, not boot files); with none, its
+    // reset powers it off.
+    let reboot = if o.kernel.as_os_str().is_empty() {
+        None
+    } else {
+        let mut boot_init = init;
+        boot_init.features[0] =
+            vcpus.first().map_or(0, |v| v.features) & !(1 << KVM_ARM_VCPU_POWER_OFF);
+        Some(vmm::Reboot::read(o, mpidrs.clone(), boot_init)?)
+    };
 
     // Registers this host does not have cannot be given back.
     let mut extra = 0;
@@ -373,6 +393,8 @@ pub fn prepare(o: &Options, dir: &Path, kvm: &Kvm) -> Result<Parts, RunError> {
         fw,
         mem,
         uart_lcr: image.machine.uart_lcr,
+        reset_sctlr,
+        reboot,
         vcpu_features: vcpus.first().map_or(0, |v| v.features),
         resume: Some(Resuming {
             dir: dir.to_path_buf(),
