@@ -267,3 +267,34 @@ pub(crate) unsafe fn put<T>(p: *mut T, value: T) {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_internal_error() {
+        // Silence the default hook's message for this deliberate panic.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let code = guard(|| panic!("a bug"));
+        let nothing = guard_usize(|| panic!("a bug"));
+        guard_void(|| panic!("a bug"));
+        std::panic::set_hook(hook);
+        assert_eq!((code, nothing), (FWCALL_E_INTERNAL, 0));
+        assert_eq!(guard(|| Err(FWCALL_E_NULL)), FWCALL_E_NULL);
+        assert_eq!(guard(|| Ok(1)), 1);
+    }
+
+    #[test]
+    fn every_message_is_one_nul_terminated_string() {
+        for m in MESSAGES {
+            assert_eq!(m.find('\0'), Some(m.len() - 1), "{m:?}");
+        }
+        // SAFETY: fwcall_strerror returns static NUL-terminated strings.
+        let text = |c| unsafe { core::ffi::CStr::from_ptr(fwcall_strerror(c)) };
+        assert_eq!(text(FWCALL_OK).to_str(), Ok("success"));
+        assert_eq!(text(-15).to_str(), Ok("unknown fwcall error code"));
+        assert_eq!(text(i32::MIN).to_str(), Ok("unknown fwcall error code"));
+    }
+}

@@ -184,6 +184,55 @@ impl From<&Outcome> for fwcall_outcome {
     }
 }
 
+impl fwcall_outcome {
+    /// Writes `o` into `*out` field by field, without building the whole
+    /// struct first and copying it (the copy cost more than a fast call).
+    ///
+    /// # Safety
+    ///
+    /// `out` is non-null, aligned and valid for writes of a
+    /// `fwcall_outcome`; it may be uninitialised.
+    #[inline(always)]
+    pub(crate) unsafe fn write(o: &Outcome, out: *mut fwcall_outcome) {
+        use core::ptr::addr_of_mut;
+        let (reply, n, regs, ctx) = match &o.reply {
+            Reply::Return { regs, count } => (
+                FWCALL_REPLY_RETURN,
+                usize::from(*count).min(regs.len()),
+                Some(regs),
+                None,
+            ),
+            Reply::Restore(ctx) => (FWCALL_REPLY_RESTORE, 18, Some(&ctx.x), Some(ctx)),
+            Reply::Nothing => (FWCALL_REPLY_NOTHING, 0, None, None),
+        };
+        // SAFETY: every write stays inside `*out`, which the caller made
+        // writable; `x` has 18 slots and `n <= 18`; raw writes never read
+        // the (possibly uninitialised) old contents.
+        unsafe {
+            addr_of_mut!((*out).reply).write(reply);
+            addr_of_mut!((*out).count).write(n as u32);
+            // A fixed-length loop the compiler unrolls into register
+            // stores: a variable-length copy became a libc call.
+            let x = addr_of_mut!((*out).x).cast::<u64>();
+            let zeros = [0u64; 18];
+            let src = regs.unwrap_or(&zeros);
+            for (i, v) in src.iter().enumerate() {
+                x.add(i).write(if i < n { *v } else { 0 });
+            }
+            let (pc, pstate, el1) = ctx.map_or((0, 0, None), |c| (c.pc, c.pstate, c.el1));
+            addr_of_mut!((*out).pc).write(pc);
+            addr_of_mut!((*out).pstate).write(pstate);
+            addr_of_mut!((*out).has_el1).write(u32::from(el1.is_some()));
+            addr_of_mut!((*out).reserved).write(0);
+            let el1 = el1.unwrap_or_default();
+            addr_of_mut!((*out).elr_el1).write(el1.elr);
+            addr_of_mut!((*out).spsr_el1).write(el1.spsr);
+            addr_of_mut!((*out).kicks).write((&o.kicks).into());
+            addr_of_mut!((*out).power).write(o.power.into());
+        }
+    }
+}
+
 /// The context a vCPU would resume with, handed to
 /// `fwcall_vcpu_take_delivery`: `X0..X17`, `PC` and `PSTATE`
 /// after any call result was applied, and `SCTLR_EL1`.
@@ -276,6 +325,36 @@ mod tests {
         assert_eq!((c.reply, c.count, c.x[17]), (FWCALL_REPLY_RESTORE, 18, 5));
         assert_eq!((c.pc, c.pstate, c.has_el1), (0x1000, 0x3c5, 1));
         assert_eq!((c.elr_el1, c.spsr_el1), (0x20, 0x5));
+    }
+
+    #[test]
+    fn writing_in_place_equals_converting() {
+        let mut x = [3; 18];
+        x[0] = 1;
+        let outcomes = [
+            Outcome::reply(Reply::x0_3([1, 2, 3, 4])),
+            Outcome::reply(Reply::Nothing),
+            Outcome::reply(Reply::Restore(Context {
+                x,
+                pc: 9,
+                pstate: 5,
+                el1: None,
+            })),
+            Outcome::new(Reply::x0(0), Kicks::everyone()),
+        ];
+        for o in &outcomes {
+            let mut out = core::mem::MaybeUninit::<fwcall_outcome>::uninit();
+            // Poison the memory: every byte must be written.
+            // SAFETY: writes within the local; then fully initialised by write().
+            let written = unsafe {
+                out.as_mut_ptr()
+                    .cast::<u8>()
+                    .write_bytes(0xA5, size_of::<fwcall_outcome>());
+                fwcall_outcome::write(o, out.as_mut_ptr());
+                out.assume_init()
+            };
+            assert_eq!(written, fwcall_outcome::from(o), "{o:?}");
+        }
     }
 
     #[test]

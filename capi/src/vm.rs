@@ -640,7 +640,7 @@ pub unsafe extern "C" fn fwcall_vcpu_handle(
         let call = Call { x: *regs, conduit };
         let outcome = v.handle(&call);
         // SAFETY: checked non-null; the caller made it writable.
-        unsafe { put(out, fwcall_outcome::from(&outcome)) };
+        unsafe { fwcall_outcome::write(&outcome, out) };
         Ok(FWCALL_OK)
     })
 }
