@@ -540,6 +540,8 @@ size_t fwcall_last_error(char *buf,
 
  Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (`vcpus` is 0).
 
+ Thread safety: one thread at a time per configuration.
+
  # Safety
 
  `out` must be valid for a pointer write.
@@ -549,6 +551,8 @@ int32_t fwcall_config_new(uint32_t vcpus,
 
 /*
  Frees a configuration. `NULL` is ignored.
+
+ Thread safety: one thread at a time per configuration.
 
  # Safety
 
@@ -562,6 +566,8 @@ void fwcall_config_free(struct fwcall_config *config);
  well-formedness and uniqueness when the VM is made).
 
  Errors: `FWCALL_E_NULL`, `FWCALL_E_NO_SUCH_VCPU`.
+
+ Thread safety: one thread at a time per configuration.
 
  # Safety
 
@@ -578,6 +584,8 @@ int32_t fwcall_config_set_mpidr(struct fwcall_config *config,
  Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (a version fwcall
  does not serve).
 
+ Thread safety: one thread at a time per configuration.
+
  # Safety
 
  `config` is `NULL` or a live configuration.
@@ -592,6 +600,8 @@ int32_t fwcall_config_set_smccc_version(struct fwcall_config *config,
  from one version to the other keeps the events, slots and features.
 
  Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT`.
+
+ Thread safety: one thread at a time per configuration.
 
  # Safety
 
@@ -610,6 +620,8 @@ int32_t fwcall_config_set_sdei(struct fwcall_config *config,
  Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT`,
  `FWCALL_E_SDEI_OFF` (SDEI is not configured).
 
+ Thread safety: one thread at a time per configuration.
+
  # Safety
 
  `config` is `NULL` or a live configuration.
@@ -626,6 +638,8 @@ int32_t fwcall_config_add_sdei_event(struct fwcall_config *config,
 
  Errors: `FWCALL_E_NULL`, `FWCALL_E_SDEI_OFF`.
 
+ Thread safety: one thread at a time per configuration.
+
  # Safety
 
  `config` is `NULL` or a live configuration.
@@ -641,6 +655,8 @@ int32_t fwcall_config_set_sdei_slots(struct fwcall_config *config,
  Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (unknown bits),
  `FWCALL_E_SDEI_OFF`.
 
+ Thread safety: one thread at a time per configuration.
+
  # Safety
 
  `config` is `NULL` or a live configuration.
@@ -653,6 +669,8 @@ int32_t fwcall_config_set_cpu_features(struct fwcall_config *config,
  `fwcall_config_place_stolen_time`).
 
  Errors: `FWCALL_E_NULL`.
+
+ Thread safety: one thread at a time per configuration.
 
  # Safety
 
@@ -669,6 +687,8 @@ int32_t fwcall_config_set_pvtime(struct fwcall_config *config,
 
  Errors: `FWCALL_E_NULL`.
 
+ Thread safety: one thread at a time per configuration.
+
  # Safety
 
  `config` is `NULL` or a live configuration.
@@ -683,6 +703,8 @@ int32_t fwcall_config_place_stolen_time(struct fwcall_config *config,
 
  Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (`pv_hz` is 0).
 
+ Thread safety: one thread at a time per configuration.
+
  # Safety
 
  `config` is `NULL` or a live configuration.
@@ -696,6 +718,8 @@ int32_t fwcall_config_set_lpt(struct fwcall_config *config,
 
  Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (0).
 
+ Thread safety: one thread at a time per configuration.
+
  # Safety
 
  `config` is `NULL` or a live configuration.
@@ -708,6 +732,8 @@ int32_t fwcall_config_set_native_hz(struct fwcall_config *config,
  tables describe it). Overlaps are refused when the VM is made.
 
  Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (`size` is 0).
+
+ Thread safety: one thread at a time per configuration.
 
  # Safety
 
@@ -723,6 +749,8 @@ int32_t fwcall_config_add_ram(struct fwcall_config *config,
 
  Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (`size` is 0).
 
+ Thread safety: one thread at a time per configuration.
+
  # Safety
 
  `config` is `NULL` or a live configuration.
@@ -736,6 +764,8 @@ int32_t fwcall_config_add_reserved(struct fwcall_config *config,
  `revision`; bit 31 of each must be clear).
 
  Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (bit 31 set).
+
+ Thread safety: one thread at a time per configuration.
 
  # Safety
 
@@ -755,6 +785,8 @@ int32_t fwcall_config_set_soc_id(struct fwcall_config *config,
  `FWCALL_E_INVALID_ARGUMENT`, `FWCALL_E_NO_SUCH_VCPU` (a boot vCPU the
  configuration does not have).
 
+ Thread safety: one thread at a time per configuration.
+
  # Safety
 
  `config` is `NULL` or a live configuration; `boot` is valid for reads
@@ -771,6 +803,8 @@ int32_t fwcall_config_set_psci(struct fwcall_config *config,
 
  Errors: `FWCALL_E_NULL`.
 
+ Thread safety: one thread at a time per configuration.
+
  # Safety
 
  `config` is `NULL` or a live configuration.
@@ -783,6 +817,8 @@ int32_t fwcall_config_set_trng(struct fwcall_config *config,
  making a VM. On failure `fwcall_last_error` says what is wrong.
 
  Errors: `FWCALL_E_NULL`, `FWCALL_E_CONFIG`.
+
+ Thread safety: one thread at a time per configuration.
 
  # Safety
 

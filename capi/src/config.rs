@@ -83,6 +83,8 @@ fn sdei(c: &mut VmConfig) -> Result<&mut SdeiConfig, i32> {
 ///
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (`vcpus` is 0).
 ///
+/// Thread safety: one thread at a time per configuration.
+///
 /// # Safety
 ///
 /// `out` must be valid for a pointer write.
@@ -107,6 +109,8 @@ pub unsafe extern "C" fn fwcall_config_new(vcpus: u32, out: *mut *mut fwcall_con
 
 /// Frees a configuration. `NULL` is ignored.
 ///
+/// Thread safety: one thread at a time per configuration.
+///
 /// # Safety
 ///
 /// `config` is `NULL` or from `fwcall_config_new`, not freed before and
@@ -126,6 +130,8 @@ pub unsafe extern "C" fn fwcall_config_free(config: *mut fwcall_config) {
 /// well-formedness and uniqueness when the VM is made).
 ///
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_NO_SUCH_VCPU`.
+///
+/// Thread safety: one thread at a time per configuration.
 ///
 /// # Safety
 ///
@@ -154,6 +160,8 @@ pub unsafe extern "C" fn fwcall_config_set_mpidr(
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (a version fwcall
 /// does not serve).
 ///
+/// Thread safety: one thread at a time per configuration.
+///
 /// # Safety
 ///
 /// `config` is `NULL` or a live configuration.
@@ -180,6 +188,8 @@ pub unsafe extern "C" fn fwcall_config_set_smccc_version(
 /// from one version to the other keeps the events, slots and features.
 ///
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT`.
+///
+/// Thread safety: one thread at a time per configuration.
 ///
 /// # Safety
 ///
@@ -211,6 +221,8 @@ pub unsafe extern "C" fn fwcall_config_set_sdei(config: *mut fwcall_config, vers
 ///
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT`,
 /// `FWCALL_E_SDEI_OFF` (SDEI is not configured).
+///
+/// Thread safety: one thread at a time per configuration.
 ///
 /// # Safety
 ///
@@ -250,6 +262,8 @@ pub unsafe extern "C" fn fwcall_config_add_sdei_event(
 ///
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_SDEI_OFF`.
 ///
+/// Thread safety: one thread at a time per configuration.
+///
 /// # Safety
 ///
 /// `config` is `NULL` or a live configuration.
@@ -274,6 +288,8 @@ pub unsafe extern "C" fn fwcall_config_set_sdei_slots(
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (unknown bits),
 /// `FWCALL_E_SDEI_OFF`.
 ///
+/// Thread safety: one thread at a time per configuration.
+///
 /// # Safety
 ///
 /// `config` is `NULL` or a live configuration.
@@ -294,6 +310,8 @@ pub unsafe extern "C" fn fwcall_config_set_cpu_features(
 /// `fwcall_config_place_stolen_time`).
 ///
 /// Errors: `FWCALL_E_NULL`.
+///
+/// Thread safety: one thread at a time per configuration.
 ///
 /// # Safety
 ///
@@ -317,6 +335,8 @@ pub unsafe extern "C" fn fwcall_config_set_pvtime(
 ///
 /// Errors: `FWCALL_E_NULL`.
 ///
+/// Thread safety: one thread at a time per configuration.
+///
 /// # Safety
 ///
 /// `config` is `NULL` or a live configuration.
@@ -337,6 +357,8 @@ pub unsafe extern "C" fn fwcall_config_place_stolen_time(
 /// guest.
 ///
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (`pv_hz` is 0).
+///
+/// Thread safety: one thread at a time per configuration.
 ///
 /// # Safety
 ///
@@ -365,6 +387,8 @@ pub unsafe extern "C" fn fwcall_config_set_lpt(
 ///
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (0).
 ///
+/// Thread safety: one thread at a time per configuration.
+///
 /// # Safety
 ///
 /// `config` is `NULL` or a live configuration.
@@ -385,6 +409,8 @@ pub unsafe extern "C" fn fwcall_config_set_native_hz(config: *mut fwcall_config,
 /// tables describe it). Overlaps are refused when the VM is made.
 ///
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (`size` is 0).
+///
+/// Thread safety: one thread at a time per configuration.
 ///
 /// # Safety
 ///
@@ -414,6 +440,8 @@ pub unsafe extern "C" fn fwcall_config_add_ram(
 ///
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (`size` is 0).
 ///
+/// Thread safety: one thread at a time per configuration.
+///
 /// # Safety
 ///
 /// `config` is `NULL` or a live configuration.
@@ -442,6 +470,8 @@ pub unsafe extern "C" fn fwcall_config_add_reserved(
 ///
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_INVALID_ARGUMENT` (bit 31 set).
 ///
+/// Thread safety: one thread at a time per configuration.
+///
 /// # Safety
 ///
 /// `config` is `NULL` or a live configuration.
@@ -469,6 +499,8 @@ pub unsafe extern "C" fn fwcall_config_set_soc_id(
 /// Errors: `FWCALL_E_NULL` (`boot` is `NULL` with a count),
 /// `FWCALL_E_INVALID_ARGUMENT`, `FWCALL_E_NO_SUCH_VCPU` (a boot vCPU the
 /// configuration does not have).
+///
+/// Thread safety: one thread at a time per configuration.
 ///
 /// # Safety
 ///
@@ -517,6 +549,8 @@ pub unsafe extern "C" fn fwcall_config_set_psci(
 ///
 /// Errors: `FWCALL_E_NULL`.
 ///
+/// Thread safety: one thread at a time per configuration.
+///
 /// # Safety
 ///
 /// `config` is `NULL` or a live configuration.
@@ -533,6 +567,8 @@ pub unsafe extern "C" fn fwcall_config_set_trng(config: *mut fwcall_config, enab
 /// making a VM. On failure `fwcall_last_error` says what is wrong.
 ///
 /// Errors: `FWCALL_E_NULL`, `FWCALL_E_CONFIG`.
+///
+/// Thread safety: one thread at a time per configuration.
 ///
 /// # Safety
 ///

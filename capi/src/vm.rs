@@ -174,15 +174,20 @@ impl fwcall_vcpu {
 }
 
 fn boxed(vm: Vm<CMemory>) -> *mut fwcall_vm {
-    let mut b = Box::new(fwcall_vm {
+    let raw = Box::into_raw(Box::new(fwcall_vm {
         vm,
         vcpus: Box::new([]),
-    });
-    let at: *const Vm<CMemory> = &b.vm;
-    b.vcpus = (0..b.vm.vcpu_count() as u32)
-        .map(|index| fwcall_vcpu { vm: at, index })
-        .collect();
-    Box::into_raw(b)
+    }));
+    // SAFETY: `raw` is a fresh, valid, unaliased allocation; the handles
+    // point at its `vm` field through the raw pointer, so no later move of
+    // a `Box` invalidates them (the allocation stays put until
+    // fwcall_vm_free).
+    unsafe {
+        let at: *const Vm<CMemory> = &raw const (*raw).vm;
+        let n = (*raw).vm.vcpu_count() as u32;
+        (*raw).vcpus = (0..n).map(|index| fwcall_vcpu { vm: at, index }).collect();
+    }
+    raw
 }
 
 /// The memory argument of construction: `NULL` lends none.

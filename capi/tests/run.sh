@@ -65,5 +65,5 @@ $CC -std=c11 "${warn[@]}" -Icapi/tests/c $(pkg-config --cflags fwcall) capi/test
 run "sdei (pkg-config, shared)" "$work/sdei-pkgconfig"
 
 echo
-echo "C tests: $passed passed, $failed failed"
+echo "capi: $passed passed, $failed failed"
 [ "$failed" = 0 ]
