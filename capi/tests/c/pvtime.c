@@ -91,6 +91,22 @@ int main(void) {
   OK(fwcall_vm_vcpu(vm, 0, &v0));
   CHECK_EQ(x0_of(CALL0(v0, PV_TIME_ST)), SMCCC_NOT_SUPPORTED);
   fwcall_vm_free(vm);
+
+  /* The VMM switches PV time off before the guest's first call: every
+   * PV-time call answers NOT_SUPPORTED and nothing is written. */
+  region.fail_writes = 0;
+  memset(region.bytes, 0xAA, sizeof region.bytes);
+  unsigned writes_before = region.writes;
+  OK(fwcall_vm_new(cfg, &mem, &vm));
+  OK(fwcall_vm_set_features(vm, FWCALL_FEATURES_STD_HYP, 0));
+  OK(fwcall_vm_start(vm));
+  OK(fwcall_vm_vcpu(vm, 0, &v0));
+  CHECK_EQ(x0_of(CALL1(v0, SMCCC_ARCH_FEATURES, PV_TIME_FEATURES)), SMCCC_NOT_SUPPORTED);
+  CHECK_EQ(x0_of(CALL0(v0, PV_TIME_ST)), SMCCC_NOT_SUPPORTED);
+  OK(fwcall_vcpu_account_steal(v0, 100, NULL)); /* accounted, not written */
+  CHECK_EQ(region.writes, writes_before);
+  for (size_t i = 0; i < sizeof region.bytes; i++) CHECK_EQ(region.bytes[i], 0xAA);
+  fwcall_vm_free(vm);
   fwcall_config_free(cfg);
   done("pvtime");
   return 0;
