@@ -8,7 +8,16 @@
  *
  * Link with -lfwcall (pkg-config: fwcall). Every function returns
  * FWCALL_OK (0), a documented non-negative answer or a negative
- * FWCALL_E_* code (fwcall_strerror names it).
+ * FWCALL_E_* code (fwcall_strerror names it; fwcall_last_error gives the
+ * detailed message of a refused configuration, restore or feature write).
+ *
+ * Threads: a VM may be used from any number of threads at once; a vCPU
+ * handle from one thread at a time (its vCPU thread); configurations,
+ * snapshots, restores, resets and frees from one thread with the vCPUs
+ * paused. Each function states its own rule. No panic crosses this
+ * boundary (a bug in fwcall returns FWCALL_E_INTERNAL), and the call path
+ * (fwcall_vcpu_handle, _has_pending, _take_delivery, _account_steal,
+ * fwcall_vm_raise) never allocates. Memory callbacks must not unwind.
  */
 
 #ifndef FWCALL_H
