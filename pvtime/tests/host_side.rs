@@ -74,3 +74,25 @@ fn pvtime_lpt_coefficients_follow_the_frequencies() {
     let pv = PvTime::new(&PvTimeConfig::default(), 1, &[], &reserved).unwrap();
     assert_eq!(pv.lpt_coefficients(), None);
 }
+
+/// The service has exactly the vCPUs it was built for.
+#[test]
+fn pvtime_vcpu_count_is_the_configured_one() {
+    let reserved = [MemoryRegion::new(0x0a10_0000, 0x1_0000)];
+    for n in [1usize, 2, 7, 64] {
+        let config = PvTimeConfig {
+            stolen_time_base: Some(Gpa(0x0a10_0000)),
+            ..PvTimeConfig::default()
+        };
+        let pv = PvTime::new(&config, n, &[], &reserved).unwrap();
+        assert_eq!(pv.vcpus(), n);
+        assert!(
+            pv.record_address(fwcall_smccc::VcpuIndex(n as u32 - 1))
+                .is_some()
+        );
+        assert!(
+            pv.record_address(fwcall_smccc::VcpuIndex(n as u32))
+                .is_none()
+        );
+    }
+}
