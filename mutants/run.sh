@@ -21,7 +21,9 @@ jobs=${JOBS:-2}
 crates=("$@")
 [ ${#crates[@]} -eq 0 ] && crates=(smccc pvtime sdei psci trng)
 for c in "${crates[@]}"; do
-  args=(-d "$c" -j "$jobs" --timeout 60 --build-timeout 300 -o "$out/$c")
+  args=(-d "$c" -j "$jobs" --timeout 120 --build-timeout 300 -o "$out/$c")
+  # The vm-memory adapter is compiled (and so mutated for real) only with its feature.
+  [ "$c" = pvtime ] && args+=(--features vm-memory)
   if [ "$c" = sdei ] && [ -n "${SDEI_FILES:-}" ]; then
     for f in calls routing ready delivery; do args+=(--file "sdei/src/$f.rs"); done
   fi
