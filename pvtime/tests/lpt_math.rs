@@ -99,7 +99,12 @@ fn rescale_evnti_subtracts_the_rounded_log_ratio() {
         (25_000_000, 1_000_000_000), // 40x: log2 5.32 -> 5
         (1_000_000_000, 25_000_000),
         (24_000_000, 24_000_000),
-        (1, u32::MAX), // 2^32: clamps
+        (1, u32::MAX),            // 2^32: clamps
+        (20_000_000, 60_000_000), // 3x: log2 1.58 -> 2
+        (60_000_000, 20_000_000),
+        (2, 7), // 3.5x: log2 1.81 -> 2
+        (1, 6), // 6x: log2 2.58 -> 3
+        (1, 7), // 7x: log2 2.81 -> 3
     ];
     for (native, pv) in pairs {
         let shift = (f64::from(pv) / f64::from(native)).log2().round() as i32;
