@@ -159,3 +159,82 @@ fn rm_any_reaches_an_able_vcpu_in_a_high_word() {
     assert_eq!(take(&s, 70), None);
     assert_eq!(take(&s, 390), Some(SHARED));
 }
+
+const SHARED_B: u32 = 0x21;
+const CRITICAL: u32 = 0x30;
+
+/// A server with two normal shared events and one critical shared event.
+fn shared_server(vcpus: u32) -> Sdei {
+    let decl = |number, priority| EventDecl {
+        number,
+        kind: EventKind::Shared,
+        priority,
+    };
+    let config = SdeiConfig {
+        events: vec![
+            EventDecl {
+                number: P1,
+                kind: EventKind::Private,
+                priority: Priority::Normal,
+            },
+            decl(SHARED, Priority::Normal),
+            decl(SHARED_B, Priority::Normal),
+            decl(CRITICAL, Priority::Critical),
+        ],
+        ..SdeiConfig::default()
+    };
+    let mpidrs: Vec<Mpidr> = (0..vcpus).map(Mpidr::kvm_default).collect();
+    Sdei::new(&config, &mpidrs).unwrap()
+}
+
+/// Disabling one shared event takes only that event away from its target:
+/// another event routed to the same vCPU is still delivered there.
+#[test]
+fn disabling_one_shared_event_leaves_the_others_routed() {
+    let s = shared_server(1);
+    register(&s, 0, SHARED, 0, 0);
+    register(&s, 0, SHARED_B, 0, 0);
+    assert_eq!(call(&s, 0, ids::SDEI_PE_UNMASK, &[]), 0);
+    // Neither is entered yet: raise both before the vCPU asks.
+    s.raise(SHARED, None).unwrap();
+    s.raise(SHARED_B, None).unwrap();
+    assert_eq!(
+        call(&s, 0, ids::SDEI_EVENT_DISABLE, &[u64::from(SHARED)]),
+        0
+    );
+    assert_eq!(take(&s, 0), Some(SHARED_B));
+}
+
+/// A vCPU reset masks the vCPU: an RM_ANY trigger routed to it and not yet
+/// entered moves to another able vCPU (DEN0054 §6.2: RM_ANY goes to a PE
+/// that can take it).
+#[test]
+fn vcpu_reset_moves_rm_any_triggers_routed_there() {
+    let s = shared_server(2);
+    register(&s, 0, SHARED, 0, 0);
+    assert_eq!(call(&s, 0, ids::SDEI_PE_UNMASK, &[]), 0);
+    assert_eq!(call(&s, 1, ids::SDEI_PE_UNMASK, &[]), 0);
+    s.raise(SHARED, None).unwrap();
+    let kicks = s.reset_vcpu(VcpuIndex(0));
+    assert!(kicks.contains(VcpuIndex(1)), "{kicks:?}");
+    assert_eq!(take(&s, 0), None);
+    assert_eq!(take(&s, 1), Some(SHARED));
+}
+
+/// A critical shared event waiting while every PE is masked goes to a PE
+/// that unmasks inside a normal handler: critical events preempt normal
+/// ones (DEN0054 §6.3).
+#[test]
+fn waiting_critical_event_taken_at_unmask_inside_a_normal_handler() {
+    let s = shared_server(1);
+    register(&s, 0, P1, 0, 0);
+    register(&s, 0, CRITICAL, 0, 0);
+    assert_eq!(call(&s, 0, ids::SDEI_PE_UNMASK, &[]), 0);
+    s.raise(P1, Some(VcpuIndex(0))).unwrap();
+    assert_eq!(take(&s, 0), Some(P1));
+    assert_eq!(call(&s, 0, ids::SDEI_PE_MASK, &[]), 1);
+    s.raise(CRITICAL, None).unwrap();
+    assert_eq!(take(&s, 0), None, "masked");
+    assert_eq!(call(&s, 0, ids::SDEI_PE_UNMASK, &[]), 0);
+    assert_eq!(take(&s, 0), Some(CRITICAL));
+}
