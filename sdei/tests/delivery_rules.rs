@@ -238,3 +238,42 @@ fn waiting_critical_event_taken_at_unmask_inside_a_normal_handler() {
     assert_eq!(call(&s, 0, ids::SDEI_PE_UNMASK, &[]), 0);
     assert_eq!(take(&s, 0), Some(CRITICAL));
 }
+
+/// What an interrupt hook was told, in order.
+type HookCalls = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, u32, Option<VcpuIndex>)>>>;
+
+#[derive(Default)]
+struct Recorded(HookCalls);
+
+impl fwcall_sdei::InterruptHook for Recorded {
+    fn divert(&self, intid: u32, target: Option<VcpuIndex>) {
+        self.0.lock().unwrap().push(("divert", intid, target));
+    }
+    fn give_back(&self, intid: u32) {
+        self.0.lock().unwrap().push(("give_back", intid, None));
+    }
+    fn give_back_on(&self, intid: u32, vcpu: Option<VcpuIndex>) {
+        self.0.lock().unwrap().push(("give_back", intid, vcpu));
+    }
+}
+
+/// UNREGISTER of an event bound to a PPI gives the interrupt back for
+/// that vCPU (DEN0054 §5.1.5: it is an ordinary interrupt again).
+#[test]
+fn unregister_of_a_ppi_event_gives_the_interrupt_back() {
+    let mut s = server(2);
+    let calls = HookCalls::default();
+    s.set_interrupt_hook(Box::new(Recorded(calls.clone())));
+    let event = call(&s, 1, ids::SDEI_INTERRUPT_BIND, &[27]);
+    assert!(event > 0, "bound: {event}");
+    register(&s, 1, event as u32, 0, 0);
+    assert_eq!(call(&s, 1, ids::SDEI_EVENT_UNREGISTER, &[event as u64]), 0);
+    let got = calls.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        [
+            ("divert", 27, Some(VcpuIndex(1))),
+            ("give_back", 27, Some(VcpuIndex(1)))
+        ]
+    );
+}
