@@ -68,3 +68,46 @@ fn psci_boot_set_is_the_configured_one() {
         assert_eq!(p.power_state(VcpuIndex(i as u32)).is_on(), on, "vcpu{i}");
     }
 }
+
+/// `AFFINITY_INFO` at level N ignores affinity fields below N (DEN0022
+/// §5.7): with only vCPU 0 on, asking about any PE of its cluster (level 1),
+/// of its Aff2 group (level 2) or of its Aff3 group (level 3) answers ON,
+/// whichever lower fields the target names; a level-0 question about an
+/// off PE answers OFF.
+#[test]
+fn affinity_info_ignores_fields_below_the_level() {
+    use fwcall_psci::NoHook;
+    use fwcall_smccc::{Call, Reply, ids};
+    let mpidrs: Vec<Mpidr> = (0..32).map(Mpidr::kvm_default).collect();
+    let p = Psci::new(
+        &PsciConfig::new(PsciVersion::V1_1),
+        &mpidrs,
+        SmcccVersion::V1_4,
+        &[],
+    )
+    .unwrap();
+    let ask = |target: u64, level: u64| match p
+        .call(
+            VcpuIndex(0),
+            &Call::new(ids::PSCI_AFFINITY_INFO_64, &[target, level]),
+            &NoHook,
+        )
+        .reply
+    {
+        Reply::Return { regs, .. } => regs[0] as i64,
+        other => panic!("{other:?}"),
+    };
+    let (on, off) = (codes::AFFINITY_ON as i64, codes::AFFINITY_OFF as i64);
+    let table = [
+        (0x000, 0, on),  // vCPU 0
+        (0x001, 0, off), // vCPU 1
+        (0x101, 0, off), // vCPU 17 (Aff1 = 1)
+        (0x005, 1, on),  // cluster 0: vCPU 0 is on
+        (0x105, 1, off), // cluster 1: vCPUs 16..31, all off
+        (0x105, 2, on),  // Aff2 group 0: every vCPU here
+        (0x105, 3, on),  // Aff3 group 0
+    ];
+    for (target, level, want) in table {
+        assert_eq!(ask(target, level), want, "target {target:#x} level {level}");
+    }
+}
