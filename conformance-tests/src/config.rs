@@ -124,7 +124,39 @@ pub struct VmSpec {
     pub trng: bool,
     /// `boot`: how many vCPUs are on at start, if given (fwtrace v1.1).
     pub boot: Option<u32>,
+    /// `workaround_1`: the `SMCCC_ARCH_WORKAROUND_1` level in KVM's
+    /// firmware-register encoding, 0..=2 (fwcall extension).
+    pub workaround_1: u8,
+    /// `workaround_2`: the `SMCCC_ARCH_WORKAROUND_2` level, 0..=3 (fwcall
+    /// extension).
+    pub workaround_2: u8,
+    /// `workaround_3`: the `SMCCC_ARCH_WORKAROUND_3` level, 0..=2 (fwcall
+    /// extension).
+    pub workaround_3: u8,
+    /// `soc_id`: the words `SMCCC_ARCH_SOC_ID` selectors 0 (version) and
+    /// 1 (revision) return, or `None` for `soc_id=off` (fwcall extension).
+    pub soc_id: Option<SocIdWords>,
 }
+
+/// The two words of a `soc_id=VERSION:REVISION` key, as the trace gives
+/// them: whether the server accepts them (bit 31 clear) is the server's
+/// business, so a trace can expect the refusal with `vm ... -> error`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocIdWords {
+    /// Selector 0: JEP-106 bank and code, and the SoC number.
+    pub version: u32,
+    /// Selector 1: the SoC revision.
+    pub revision: u32,
+}
+
+/// The highest `workaround_1`/`workaround_3` level (KVM's
+/// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1`: 0 not available, 1 available,
+/// 2 not required).
+pub const MAX_WORKAROUND_LEVEL: u8 = 2;
+/// The highest `workaround_2` level (KVM's
+/// `KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2`: 0 not available, 1 unknown,
+/// 2 available, 3 not required).
+pub const MAX_WORKAROUND_2_LEVEL: u8 = 3;
 
 impl VmSpec {
     /// The defaults of every key, for `vcpus` vCPUs.
@@ -150,6 +182,10 @@ impl VmSpec {
             psci: None,
             trng: false,
             boot: None,
+            workaround_1: 0,
+            workaround_2: 0,
+            workaround_3: 0,
+            soc_id: None,
         }
     }
 
@@ -203,6 +239,10 @@ impl VmSpec {
             Setting::Psci(v) => self.psci = *v,
             Setting::Trng(on) => self.trng = *on,
             Setting::Boot(n) => self.boot = Some(*n),
+            Setting::Workaround1(l) => self.workaround_1 = *l,
+            Setting::Workaround2(l) => self.workaround_2 = *l,
+            Setting::Workaround3(l) => self.workaround_3 = *l,
+            Setting::SocId(w) => self.soc_id = *w,
         }
     }
 
@@ -247,10 +287,18 @@ pub enum Setting {
     Trng(bool),
     /// `boot` (v1.1).
     Boot(u32),
+    /// `workaround_1` (fwcall extension).
+    Workaround1(u8),
+    /// `workaround_2` (fwcall extension).
+    Workaround2(u8),
+    /// `workaround_3` (fwcall extension).
+    Workaround3(u8),
+    /// `soc_id` (fwcall extension).
+    SocId(Option<SocIdWords>),
 }
 
 /// The keys a `vm` line knows, for messages.
-pub const KEYS: &str = "vcpus, smccc, sdei, sdei_private_slots, sdei_shared_slots, pvtime, pvtime_ipa, lpt, lpt_ipa, native_hz, pv_hz, mem, features, psci, trng, boot";
+pub const KEYS: &str = "vcpus, smccc, sdei, sdei_private_slots, sdei_shared_slots, pvtime, pvtime_ipa, lpt, lpt_ipa, native_hz, pv_hz, mem, features, psci, trng, boot, workaround_1, workaround_2, workaround_3, soc_id";
 
 fn on_off(key: &str, v: &str) -> Result<bool, String> {
     match v {
@@ -263,6 +311,31 @@ fn on_off(key: &str, v: &str) -> Result<bool, String> {
 fn u32_value(key: &str, v: &str) -> Result<u32, String> {
     let n = parse_number(v).map_err(|e| format!("`{key}`: {e}"))?;
     u32::try_from(n).map_err(|_| format!("`{key}` must fit in 32 bits, got {n:#x}"))
+}
+
+fn level(key: &str, v: &str, max: u8) -> Result<u8, String> {
+    let n = parse_number(v).map_err(|e| format!("`{key}`: {e}"))?;
+    u8::try_from(n)
+        .ok()
+        .filter(|l| *l <= max)
+        .ok_or_else(|| format!("`{key}` is a KVM workaround level 0..={max}, got {n}"))
+}
+
+fn parse_soc_id(v: &str) -> Result<Option<SocIdWords>, String> {
+    if v == "off" {
+        return Ok(None);
+    }
+    let (a, b) = v
+        .split_once(':')
+        .ok_or_else(|| format!("`soc_id` is `off` or VERSION:REVISION, not `{}`", shown(v)))?;
+    let word = |what: &str, t: &str| {
+        let n = parse_number(t).map_err(|e| format!("`soc_id` {what}: {e}"))?;
+        u32::try_from(n).map_err(|_| format!("`soc_id` {what} must fit in 32 bits, got {n:#x}"))
+    };
+    Ok(Some(SocIdWords {
+        version: word("version", a)?,
+        revision: word("revision", b)?,
+    }))
 }
 
 fn parse_mem(v: &str) -> Result<Vec<MemRegion>, String> {
@@ -368,6 +441,10 @@ pub fn parse_setting(tok: &str) -> Result<Setting, String> {
             }
             Setting::Boot(n)
         }
+        "workaround_1" => Setting::Workaround1(level(key, v, MAX_WORKAROUND_LEVEL)?),
+        "workaround_2" => Setting::Workaround2(level(key, v, MAX_WORKAROUND_2_LEVEL)?),
+        "workaround_3" => Setting::Workaround3(level(key, v, MAX_WORKAROUND_LEVEL)?),
+        "soc_id" => Setting::SocId(parse_soc_id(v)?),
         _ => {
             return Err(format!("unknown key `{}`; the keys are {KEYS}", shown(key)));
         }
@@ -427,6 +504,66 @@ mod tests {
             assert!(parse_setting(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_setting("trng=on"), Ok(Setting::Trng(true)));
+    }
+
+    #[test]
+    fn extension_keys_take_kvm_levels_and_two_soc_id_words() {
+        let s = VmSpec::new(1);
+        assert_eq!(
+            (s.workaround_1, s.workaround_2, s.workaround_3, s.soc_id),
+            (0, 0, 0, None)
+        );
+        // KVM's firmware registers: WORKAROUND_1/3 have levels 0..=2,
+        // WORKAROUND_2 has 0..=3.
+        let ok = [
+            ("workaround_1=2", Setting::Workaround1(2)),
+            ("workaround_2=3", Setting::Workaround2(3)),
+            ("workaround_3=0x1", Setting::Workaround3(1)),
+            ("soc_id=off", Setting::SocId(None)),
+            (
+                "soc_id=0x043b1234:7",
+                Setting::SocId(Some(SocIdWords {
+                    version: 0x043b_1234,
+                    revision: 7,
+                })),
+            ),
+            // Bit 31 is the server's to refuse (`vm ... -> error`).
+            (
+                "soc_id=0x80000000:0",
+                Setting::SocId(Some(SocIdWords {
+                    version: 0x8000_0000,
+                    revision: 0,
+                })),
+            ),
+        ];
+        for (tok, want) in ok {
+            assert_eq!(parse_setting(tok), Ok(want), "{tok}");
+        }
+        for bad in [
+            "workaround_1=3",
+            "workaround_3=3",
+            "workaround_2=4",
+            "workaround_1=-1",
+            "workaround_2=avail",
+            "soc_id=on",
+            "soc_id=1",
+            "soc_id=0x1_0000_0000:0",
+            "soc_id=0:0x1_0000_0000",
+            "soc_id=1:x",
+        ] {
+            assert!(parse_setting(bad).is_err(), "{bad}");
+        }
+        let mut p = s.clone();
+        p.apply(&parse_setting("workaround_2=2").unwrap());
+        p.apply(&parse_setting("soc_id=5:6").unwrap());
+        assert_eq!(p.workaround_2, 2);
+        assert_eq!(
+            p.soc_id,
+            Some(SocIdWords {
+                version: 5,
+                revision: 6
+            })
+        );
     }
 
     #[test]

@@ -213,12 +213,18 @@ pub fn vm_keys(config: &VmConfig) -> (Vec<(&'static str, String)>, Vec<String>) 
             }
         }
     }
-    if config.soc_id.is_some() {
-        notes.push("SMCCC_ARCH_SOC_ID is configured; fwtrace cannot say so (the replay answers NOT_SUPPORTED)".into());
-    }
-    if config.workarounds != Default::default() {
-        notes.push("SMCCC workarounds are configured; fwtrace cannot say so".into());
-    }
+    // fwcall's extension keys, in KVM's firmware-register levels.
+    let w = &config.workarounds;
+    keys.push(("workaround_1", (w.wa1 as u8).to_string()));
+    keys.push(("workaround_2", (w.wa2 as u8).to_string()));
+    keys.push(("workaround_3", (w.wa3 as u8).to_string()));
+    keys.push((
+        "soc_id",
+        match &config.soc_id {
+            None => "off".into(),
+            Some(s) => format!("{:#x}:{:#x}", s.version, s.revision),
+        },
+    ));
     (keys, notes)
 }
 

@@ -9,7 +9,8 @@ use fwcall::{
     CpuFeatures, EventDecl, EventKind, Gpa, GuestMemoryAccess, IrqOutcome, LptConfig, MemoryError,
     MemoryRegion, Priority, PsciConfig, SdeiConfig, TrngConfig, Vm, VmConfig,
 };
-use fwcall_smccc::{Call, Kicks, Mpidr, Outcome, VcpuIndex};
+use fwcall_smccc::arch::{Workaround2Level, WorkaroundLevel};
+use fwcall_smccc::{Call, Kicks, Mpidr, Outcome, SocId, VcpuIndex, Workarounds};
 use std::sync::Arc;
 
 impl GuestMemoryAccess for SimMemory {
@@ -135,6 +136,22 @@ pub fn vm_config(spec: &VmSpec, mpidrs: &[u64]) -> Result<VmConfig, TargetError>
         boot: (0..spec.boot_count()).map(VcpuIndex).collect(),
     });
     c.trng = spec.trng.then(TrngConfig::default);
+    let level =
+        |key: &str, l: u8| TargetError(format!("{key}={l} is not a level the server knows"));
+    c.workarounds = Workarounds {
+        wa1: WorkaroundLevel::from_level(spec.workaround_1.into())
+            .ok_or_else(|| level("workaround_1", spec.workaround_1))?,
+        wa2: Workaround2Level::from_level(spec.workaround_2.into())
+            .ok_or_else(|| level("workaround_2", spec.workaround_2))?,
+        wa3: WorkaroundLevel::from_level(spec.workaround_3.into())
+            .ok_or_else(|| level("workaround_3", spec.workaround_3))?,
+    };
+    // The words go in as given: `VmConfig` refuses bit 31, which is what
+    // a `vm ... soc_id=0x80000000:0 -> error` trace checks.
+    c.soc_id = spec.soc_id.map(|w| SocId {
+        version: w.version,
+        revision: w.revision,
+    });
     Ok(c)
 }
 

@@ -409,20 +409,62 @@ fn smc_calls_and_multi_register_results_are_recorded() {
 #[test]
 fn what_fwtrace_cannot_express_is_noted() {
     let mut c = config(1);
-    c.soc_id = Some(fwcall::smccc::SocId {
-        version: 0x0123,
-        revision: 1,
+    c.trng = Some(fwcall::TrngConfig {
+        uuid: fwcall::smccc::Uid([7; 16]),
     });
     let vm = Vm::new(c, Arc::new(SimMemory::new(vec![RAM, PV]))).unwrap();
     let out = Shared::default();
     let rec = RecordingVm::new(vm, out.clone());
     rec.finish().unwrap();
     assert!(
-        out.text()
-            .contains("# note: SMCCC_ARCH_SOC_ID is configured"),
+        out.text().contains("# note: TRNG has a UUID of its own"),
         "{}",
         out.text()
     );
+}
+
+#[test]
+fn workarounds_and_soc_id_are_recorded_as_keys() {
+    use fwcall::smccc::{SocId, Workaround2Level, WorkaroundLevel, Workarounds};
+    let mut c = config(1);
+    c.soc_id = Some(SocId {
+        version: 0x043b_1234,
+        revision: 7,
+    });
+    c.workarounds = Workarounds {
+        wa1: WorkaroundLevel::Avail,
+        wa2: Workaround2Level::NotRequired,
+        wa3: WorkaroundLevel::NotRequired,
+    };
+    let out = Shared::default();
+    let mut vmm = Vmm::new(c, out.clone());
+    let hvc = Conduit::Hvc;
+    vmm.call(0, ids::SMCCC_ARCH_SOC_ID, &[0], hvc);
+    vmm.call(0, ids::SMCCC_ARCH_SOC_ID, &[1], hvc);
+    for wa in [
+        ids::SMCCC_ARCH_WORKAROUND_1,
+        ids::SMCCC_ARCH_WORKAROUND_2,
+        ids::SMCCC_ARCH_WORKAROUND_3,
+    ] {
+        vmm.call(0, ids::SMCCC_ARCH_FEATURES, &[u64::from(wa.raw())], hvc);
+    }
+    vmm.vm.finish().unwrap();
+    let t = out.text();
+    // KVM's firmware-register levels: AVAIL = 1, WA2 NOT_REQUIRED = 3,
+    // WA1/3 NOT_REQUIRED = 2.
+    for key in [
+        " workaround_1=1 ",
+        " workaround_2=3 ",
+        " workaround_3=2 ",
+        " soc_id=0x43b1234:0x7",
+    ] {
+        assert!(t.contains(key), "no `{key}` in\n{t}");
+    }
+    assert!(!t.contains("# note:"), "{t}");
+    // The answers the guest saw are the expectations, and they replay.
+    assert!(t.contains("\ncall 0 0x80000002 0 -> 0x43b1234\n"), "{t}");
+    assert!(t.contains("\ncall 0 0x80000001 0x80007fff -> -2\n"), "{t}");
+    replays(&t);
 }
 
 #[test]
