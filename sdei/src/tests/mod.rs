@@ -9,3 +9,4 @@ mod scenarios;
 mod sim;
 mod snapshot;
 mod threads;
+mod windows;
