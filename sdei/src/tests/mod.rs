@@ -5,6 +5,7 @@ mod calls;
 mod cells;
 mod power;
 mod props;
+mod ready;
 mod scenarios;
 mod sim;
 mod snapshot;
