@@ -85,7 +85,12 @@ impl Sdei {
         let slot = self.slot(v);
         let mut shared = (for_me != 0).then(|| self.shared.lock());
         let mut st = slot.state.lock();
-        slot.pending.store(st.pending, SeqCst);
+        // Make the mirror exact. It is written only under this lock, so an
+        // equal value is already published; storing it again (a locked
+        // exchange on x86) would order nothing the protocol relies on.
+        if slot.pending.load(SeqCst) != st.pending {
+            slot.pending.store(st.pending, SeqCst);
+        }
         let gated = slot.gated();
         if gated || st.stack.is_full() {
             return None;

@@ -545,19 +545,29 @@ impl Sdei {
     /// Sets private instance `i` of vCPU `v` (whose lock the caller holds),
     /// keeping its `EVENT_STATUS` mirror and the in-use count
     /// `INTERRUPT_RELEASE` reads.
+    #[inline]
     pub(crate) fn set_private(&self, v: u32, st: &mut VcpuState, i: usize, s: HandlerState) {
+        let slot = self.slot(v);
         let was = (st.in_use() >> i) & 1 != 0;
         st.put(i, s);
-        if let Some(m) = self.slot(v).status.get(i) {
+        if let Some(m) = slot.status.get(i) {
             publish_status(m, s);
         }
         let now = (st.in_use() >> i) & 1 != 0;
         if was != now {
-            self.slot(v).in_use.store(st.in_use(), Release);
+            // Register/unregister only: a dispatch or completion of a
+            // registered instance leaves it in use.
+            self.in_use_changed(slot, st.in_use(), i, now);
         }
-        if let Some(c) = self.private_in_use.get(i)
-            && was != now
-        {
+    }
+
+    /// The rare tail of `set_private`: instance `i` of the vCPU at `slot`
+    /// entered (`now`) or left the in-use set, whose new value is `in_use`.
+    #[cold]
+    #[inline(never)]
+    fn in_use_changed(&self, slot: &VcpuSlot, in_use: u64, i: usize, now: bool) {
+        slot.in_use.store(in_use, Release);
+        if let Some(c) = self.private_in_use.get(i) {
             if now {
                 c.fetch_add(1, SeqCst);
             } else {
