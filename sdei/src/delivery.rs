@@ -169,6 +169,7 @@ impl Sdei {
             sctlr: interrupted.sctlr_el1,
         });
         let now_busy = st.busy();
+        slot.publish_context(&st);
         slot.busy.store(now_busy, SeqCst);
         self.refresh_hint(slot, &st);
         drop(st);
@@ -230,6 +231,7 @@ impl Sdei {
             }
         }
         let now_busy = st.busy();
+        slot.publish_context(&st);
         slot.busy.store(now_busy, SeqCst);
         self.refresh_hint(slot, &st);
         drop(st);
