@@ -1,13 +1,13 @@
 //! The 19 SDEI calls. Each check follows TF-A's order (spec §2.1).
 
-use fwcall_smccc::sync::atomic::Ordering::{Acquire, SeqCst};
+use fwcall_smccc::sync::atomic::Ordering::{Acquire, Relaxed, SeqCst};
 
 use fwcall_smccc::{Call, Kicks, Mpidr, Outcome, Reply, VcpuIndex};
 
 use crate::config::SdeiVersion;
 use crate::events::{EventRef, Origin};
 use crate::hook::{HookCall, HookLog};
-use crate::server::{FIRST_PPI, GATE_MASKED, Routing, Sdei, SharedTable, VcpuState};
+use crate::server::{BUSY_IDLE, FIRST_PPI, GATE_MASKED, Routing, Sdei, SharedTable, VcpuState};
 use crate::state_machine::{Action, HandlerState, transition, unregister_result};
 use crate::{Priority, SdeiError};
 
@@ -242,9 +242,14 @@ impl Sdei {
             .ok()
             .filter(|i| *i < 18)
             .ok_or(Invalid)?;
-        let st = self.slot(v).state.lock();
-        let top = st.stack.last().ok_or(Denied)?;
-        top.x.get(index).copied().ok_or(Invalid)
+        // Without the vCPU lock: only this vCPU's thread enters and
+        // completes its handlers, and `busy` (stored after `ctx`) is not
+        // idle exactly while a context is saved.
+        let slot = self.slot(v);
+        if slot.busy.load(SeqCst) == BUSY_IDLE {
+            return Err(Denied);
+        }
+        slot.ctx.get(index).map(|x| x.load(Relaxed)).ok_or(Invalid)
     }
 
     fn unregister(&self, v: u32, event: u64, kicks: &mut Kicks, log: &mut HookLog) -> R {

@@ -85,7 +85,12 @@ impl Sdei {
         let slot = self.slot(v);
         let mut shared = (for_me != 0).then(|| self.shared.lock());
         let mut st = slot.state.lock();
-        slot.pending.store(st.pending, SeqCst);
+        // Make the mirror exact. It is written only under this lock, so an
+        // equal value is already published; storing it again (a locked
+        // exchange on x86) would order nothing the protocol relies on.
+        if slot.pending.load(SeqCst) != st.pending {
+            slot.pending.store(st.pending, SeqCst);
+        }
         let gated = slot.gated();
         if gated || st.stack.is_full() {
             return None;
@@ -164,6 +169,7 @@ impl Sdei {
             sctlr: interrupted.sctlr_el1,
         });
         let now_busy = st.busy();
+        slot.publish_context(&st);
         slot.busy.store(now_busy, SeqCst);
         self.refresh_hint(slot, &st);
         drop(st);
@@ -225,6 +231,7 @@ impl Sdei {
             }
         }
         let now_busy = st.busy();
+        slot.publish_context(&st);
         slot.busy.store(now_busy, SeqCst);
         self.refresh_hint(slot, &st);
         drop(st);

@@ -34,9 +34,11 @@
 //! looked up in a lock-free table and touch only their vCPU's lock.
 //!
 //! **Hot calls take no VM-wide lock.** `PE_MASK`/`PE_UNMASK` are one
-//! read-modify-write of the vCPU's `gate` plus loads; `EVENT_CONTEXT`,
-//! `EVENT_STATUS` and a private `EVENT_COMPLETE` take only their vCPU's
-//! lock (a shared `EVENT_STATUS` reads a per-event atomic). They take the
+//! read-modify-write of the vCPU's `gate` plus loads; `EVENT_CONTEXT`
+//! takes no lock (it reads the `busy` level, then the top saved context's
+//! register from its atomic copy `ctx`); `EVENT_STATUS` and a private
+//! `EVENT_COMPLETE` take only their vCPU's lock (a shared `EVENT_STATUS`
+//! reads a per-event atomic). They take the
 //! shared lock only when an atomic says shared work is theirs: a shared
 //! event routed to them, or one waiting that they could now take.
 //!
@@ -224,8 +226,13 @@ pub(crate) struct VcpuSlot {
     /// gate is checked, made exact again by `take_delivery`).
     pub pending: AtomicU64,
     /// Mirror of `VcpuState::busy()` for routing (written under the vCPU
-    /// lock).
+    /// lock). Not idle exactly while a context is saved, so
+    /// `EVENT_CONTEXT` reads it (acquire) before `ctx`.
     pub busy: AtomicU8,
+    /// `X0..X17` of the top saved context while one is saved (written
+    /// under the vCPU lock before `busy` is stored): `EVENT_CONTEXT`, a
+    /// call of the vCPU's own thread, reads them without the lock.
+    pub ctx: [AtomicU64; CALL_REGS],
     /// Shared events (bits) pending and routed to this vCPU (written under
     /// the shared lock).
     pub shared_for_me: AtomicU64,
@@ -254,6 +261,7 @@ impl VcpuSlot {
             gate: AtomicU8::new(GATE_MASKED),
             pending: AtomicU64::new(state.pending),
             busy: AtomicU8::new(state.busy()),
+            ctx: core::array::from_fn(|_| AtomicU64::new(0)),
             state: Lock::new(state),
             hint: AtomicBool::new(false),
             shared_for_me: AtomicU64::new(0),
@@ -266,6 +274,18 @@ impl VcpuSlot {
     #[inline]
     pub fn gated(&self) -> bool {
         self.gate.load(SeqCst) != 0
+    }
+
+    /// Publishes the registers of the top saved context, if any, for
+    /// `EVENT_CONTEXT` (the caller holds the vCPU lock and stores `busy`
+    /// after this, which orders these stores for another thread).
+    #[inline]
+    pub fn publish_context(&self, st: &VcpuState) {
+        if let Some(top) = st.stack.last() {
+            for (m, x) in self.ctx.iter().zip(top.x) {
+                m.store(x, Relaxed);
+            }
+        }
     }
 
     /// Whether the vCPU can take an event of `priority` now, by its atomics.
@@ -545,19 +565,29 @@ impl Sdei {
     /// Sets private instance `i` of vCPU `v` (whose lock the caller holds),
     /// keeping its `EVENT_STATUS` mirror and the in-use count
     /// `INTERRUPT_RELEASE` reads.
+    #[inline]
     pub(crate) fn set_private(&self, v: u32, st: &mut VcpuState, i: usize, s: HandlerState) {
+        let slot = self.slot(v);
         let was = (st.in_use() >> i) & 1 != 0;
         st.put(i, s);
-        if let Some(m) = self.slot(v).status.get(i) {
+        if let Some(m) = slot.status.get(i) {
             publish_status(m, s);
         }
         let now = (st.in_use() >> i) & 1 != 0;
         if was != now {
-            self.slot(v).in_use.store(st.in_use(), Release);
+            // Register/unregister only: a dispatch or completion of a
+            // registered instance leaves it in use.
+            self.in_use_changed(slot, st.in_use(), i, now);
         }
-        if let Some(c) = self.private_in_use.get(i)
-            && was != now
-        {
+    }
+
+    /// The rare tail of `set_private`: instance `i` of the vCPU at `slot`
+    /// entered (`now`) or left the in-use set, whose new value is `in_use`.
+    #[cold]
+    #[inline(never)]
+    fn in_use_changed(&self, slot: &VcpuSlot, in_use: u64, i: usize, now: bool) {
+        slot.in_use.store(in_use, Release);
+        if let Some(c) = self.private_in_use.get(i) {
             if now {
                 c.fetch_add(1, SeqCst);
             } else {

@@ -506,6 +506,7 @@ impl Sdei {
             let powered = if off(vi) { GATE_OFF } else { 0 };
             slot.gate.store(masked | powered, SeqCst);
             slot.pending.store(st.pending, SeqCst);
+            slot.publish_context(&st);
             slot.busy.store(st.busy(), SeqCst);
         }
         // The lowest vCPU able to take a normal / a critical event, if any.

@@ -168,6 +168,54 @@ fn critical_preempts_a_running_normal_handler_and_unwinds_in_order() {
     assert_eq!(s.regs[0].pc, pc0);
 }
 
+/// `EVENT_CONTEXT` reads the top saved context without the vCPU lock:
+/// it must follow every change of the stack (nested entry, completion
+/// back into the outer handler, the last completion, power off, reset).
+#[test]
+fn context_follows_the_top_saved_context() {
+    let mut s = Sim::new(1);
+    s.ready(0, EV_PRIV_NORMAL, ENTRY, 1);
+    s.ready(0, EV_PRIV_CRIT, ENTRY2, 2);
+    s.unmask(0);
+    for i in 4..18 {
+        s.regs[0].x[i] = 0x100 + i as u64;
+    }
+    s.raise(EV_PRIV_NORMAL, Some(0));
+    assert_eq!(s.got(0), Some(EV_PRIV_NORMAL));
+    for i in 4..18 {
+        assert_eq!(s.call(0, CONTEXT, &[i as u64]), 0x100 + i as u64);
+    }
+    // The normal handler changes registers; a critical event nests.
+    for i in 4..18 {
+        s.regs[0].x[i] = 0x200 + i as u64;
+    }
+    s.raise(EV_PRIV_CRIT, Some(0));
+    assert_eq!(s.got(0), Some(EV_PRIV_CRIT));
+    for i in 4..18 {
+        assert_eq!(s.call(0, CONTEXT, &[i as u64]), 0x200 + i as u64);
+    }
+    // Back in the normal handler: its own interrupted context again.
+    s.call(0, COMPLETE, &[0]);
+    for i in 4..18 {
+        assert_eq!(s.call(0, CONTEXT, &[i as u64]), 0x100 + i as u64);
+    }
+    assert_eq!(s.call(0, CONTEXT, &[18]), INVALID);
+    s.call(0, COMPLETE, &[0]);
+    assert_eq!(s.call(0, CONTEXT, &[4]), DENIED, "nothing running");
+    // A handler discarded by power off or reset leaves no context.
+    s.raise(EV_PRIV_NORMAL, Some(0));
+    assert_eq!(s.got(0), Some(EV_PRIV_NORMAL));
+    s.power_off(0);
+    assert_eq!(s.call(0, CONTEXT, &[4]), DENIED, "discarded by CPU_OFF");
+    s.power_on(0);
+    s.ready(0, EV_PRIV_NORMAL, ENTRY, 1);
+    s.unmask(0);
+    s.raise(EV_PRIV_NORMAL, Some(0));
+    assert_eq!(s.got(0), Some(EV_PRIV_NORMAL));
+    s.reset(0);
+    assert_eq!(s.call(0, CONTEXT, &[4]), DENIED, "discarded by reset");
+}
+
 #[test]
 fn nothing_preempts_a_critical_handler() {
     let mut s = Sim::new(1);

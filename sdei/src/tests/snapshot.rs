@@ -69,6 +69,27 @@ fn restored_server_continues_where_the_source_stopped() {
     assert_eq!(t.got(2), Some(SLOT_SHARED0));
 }
 
+#[test]
+fn restored_server_answers_context_from_the_restored_stack() {
+    let s = busy_sim();
+    let st = s.sdei.state();
+    let back = Sdei::restore(&test_config(), &mpidrs(3), &st).unwrap();
+    let mut t = Sim::from_sdei(back);
+    for (v, want) in [(0u32, &st.vcpus[0]), (1, &st.vcpus[1])] {
+        let top = want.stack.last().unwrap();
+        for i in 0..18 {
+            assert_eq!(t.call(v, CONTEXT, &[i]), top.x[i as usize], "vCPU {v} X{i}");
+        }
+    }
+    assert_eq!(t.call(2, CONTEXT, &[0]), DENIED);
+    // The inner completes: the outer context, restored too, is the top.
+    t.call(0, COMPLETE, &[0]);
+    let outer = &st.vcpus[0].stack[0];
+    for i in 0..18 {
+        assert_eq!(t.call(0, CONTEXT, &[i]), outer.x[i as usize]);
+    }
+}
+
 #[cfg(feature = "std")]
 #[test]
 fn restore_rejects_vcpu_count_mismatch() {
