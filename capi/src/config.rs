@@ -424,14 +424,19 @@ pub unsafe extern "C" fn fwcall_config_add_ram(
     guard(|| {
         // SAFETY: forwarded from this function's contract.
         let c = unsafe { cfg(config) }?;
-        if size == 0 {
-            return Err(FWCALL_E_INVALID_ARGUMENT);
-        }
-        c.ram.push(MemoryRegion {
-            base: Gpa(base),
-            size,
-        });
+        c.ram.push(region(base, size)?);
         Ok(FWCALL_OK)
+    })
+}
+
+/// A guest-physical region from the C arguments; an empty one is refused.
+fn region(base: u64, size: u64) -> Result<MemoryRegion, i32> {
+    if size == 0 {
+        return Err(FWCALL_E_INVALID_ARGUMENT);
+    }
+    Ok(MemoryRegion {
+        base: Gpa(base),
+        size,
     })
 }
 
@@ -454,13 +459,7 @@ pub unsafe extern "C" fn fwcall_config_add_reserved(
     guard(|| {
         // SAFETY: forwarded from this function's contract.
         let c = unsafe { cfg(config) }?;
-        if size == 0 {
-            return Err(FWCALL_E_INVALID_ARGUMENT);
-        }
-        c.reserved.push(MemoryRegion {
-            base: Gpa(base),
-            size,
-        });
+        c.reserved.push(region(base, size)?);
         Ok(FWCALL_OK)
     })
 }

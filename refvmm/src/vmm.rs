@@ -197,14 +197,7 @@ pub struct Reboot {
 impl Reboot {
     /// Reads the images `o` names (`--kernel`, `--initrd`, `--cmdline`).
     pub fn read(o: &Options, mpidrs: Vec<u64>, init: kvm_vcpu_init) -> Result<Self, VmmError> {
-        let kernel = ctx(
-            std::fs::read(&o.kernel),
-            &format!("reading {}", o.kernel.display()),
-        )?;
-        let initrd = match &o.initrd {
-            Some(p) => Some(ctx(std::fs::read(p), &format!("reading {}", p.display()))?),
-            None => None,
-        };
+        let (kernel, initrd) = read_images(o)?;
         Ok(Reboot {
             kernel,
             initrd,
@@ -265,8 +258,8 @@ pub fn run(o: &Options) -> Result<String, RunError> {
     serve(o, parts)
 }
 
-/// A new VM with the kernel loaded and the boot CPU at its entry.
-fn boot(o: &Options, kvm: &Kvm) -> Result<Parts, VmmError> {
+/// The kernel and initrd `o` names (`--kernel`, `--initrd`), read whole.
+fn read_images(o: &Options) -> Result<(Vec<u8>, Option<Vec<u8>>), VmmError> {
     let kernel = ctx(
         std::fs::read(&o.kernel),
         &format!("reading {}", o.kernel.display()),
@@ -275,6 +268,12 @@ fn boot(o: &Options, kvm: &Kvm) -> Result<Parts, VmmError> {
         Some(p) => Some(ctx(std::fs::read(p), &format!("reading {}", p.display()))?),
         None => None,
     };
+    Ok((kernel, initrd))
+}
+
+/// A new VM with the kernel loaded and the boot CPU at its entry.
+fn boot(o: &Options, kvm: &Kvm) -> Result<Parts, VmmError> {
+    let (kernel, initrd) = read_images(o)?;
     let mem = ctx(GuestMem::new(o.mem_mib << 20), "guest memory")?;
     let boot = ctx(mem.load(&kernel, initrd.as_deref()), "loading the guest")?;
 
